@@ -1,0 +1,87 @@
+# taskrun: `make` leaves ./taskrun and ./taskrun-sim. See README.md for the tour.
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+CC ?= cc
+
+# SANITIZE=1 builds ASan+UBSan into its own folder, so switching modes never mixes objects.
+ifeq ($(SANITIZE),1)
+  BUILD := build/sanitize
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT := -O1 -g
+else
+  BUILD := build/release
+  SANFLAGS :=
+  OPT := -O2 -g
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
+PKGS := lua5.4 lua5.4-cjson libcurl
+SIM_PKGS := libmicrohttpd jansson
+
+TR_CFLAGS := $(BASEFLAGS) $(shell pkg-config --cflags $(PKGS)) -Iruntime -Ibindings \
+             -DTR_VERSION='"$(VERSION)"'
+TR_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
+SIM_CFLAGS := $(BASEFLAGS) $(shell pkg-config --cflags $(SIM_PKGS)) -Isim -pthread
+SIM_LIBS := $(shell pkg-config --libs $(SIM_PKGS)) -pthread -lm
+
+TR_SRCS := $(wildcard runtime/*.c) $(wildcard bindings/*.c)
+TR_OBJS := $(TR_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/stdlib_embed.o
+SIM_SRCS := $(wildcard sim/*.c)
+SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
+STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua))
+
+.PHONY: all test deps install uninstall clean bench demo
+all: taskrun taskrun-sim
+
+# The binaries at the top are copies of the current mode's build, so specs always run what was built last.
+taskrun: $(BUILD)/taskrun
+	cp $< $@
+taskrun-sim: $(BUILD)/taskrun-sim
+	cp $< $@
+
+$(BUILD)/taskrun: $(TR_OBJS)
+	$(CC) $(SANFLAGS) -o $@ $^ $(TR_LIBS)
+$(BUILD)/taskrun-sim: $(SIM_OBJS)
+	$(CC) $(SANFLAGS) -o $@ $^ $(SIM_LIBS)
+
+$(BUILD)/runtime/%.o $(BUILD)/bindings/%.o: CFLAGS_USED = $(TR_CFLAGS)
+$(BUILD)/sim/%.o: CFLAGS_USED = $(SIM_CFLAGS)
+$(BUILD)/%.o: %.c | build-dirs
+	$(CC) $(CFLAGS_USED) -c -o $@ $<
+
+# The stdlib is embedded in the binary: it works from the source tree and after install alike.
+$(BUILD)/stdlib_embed.c: $(STDLIB) tools/embed.sh | build-dirs
+	sh tools/embed.sh $(STDLIB) > $@
+$(BUILD)/stdlib_embed.o: $(BUILD)/stdlib_embed.c
+	$(CC) $(TR_CFLAGS) -c -o $@ $<
+
+.PHONY: build-dirs
+build-dirs:
+	@mkdir -p $(BUILD)/runtime $(BUILD)/bindings $(BUILD)/sim
+
+test: all
+	sh tools/run-specs
+
+bench: all
+	sh bench/sim.sh
+
+demo: all
+	./taskrun --sim scripts/restore_then_mount.lua
+
+deps:
+	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 \
+	  libmicrohttpd-dev libjansson-dev pkg-config wrk
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 taskrun taskrun-sim $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/taskrun $(DESTDIR)$(BINDIR)/taskrun-sim
+
+clean:
+	rm -rf build taskrun taskrun-sim
+
+-include $(shell find build -name '*.d' 2>/dev/null)

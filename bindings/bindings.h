@@ -1,0 +1,10 @@
+/* The C modules exposed to Lua (each preloaded by runtime/host.c). */
+#ifndef TR_BINDINGS_H
+#define TR_BINDINGS_H
+#include <lua.h>
+
+int luaopen_taskrun_core(lua_State *L);   /* taskrun._core: sleep, spawn, now, log, ... */
+int luaopen_taskrun_http(lua_State *L);   /* taskrun._http: request */
+int luaopen_taskrun_json(lua_State *L);   /* taskrun.json */
+
+#endif

@@ -1,0 +1,171 @@
+/* taskrun._core: the primitives under the `taskrun` module (stdlib/taskrun/init.lua). */
+#include <lauxlib.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings.h"
+#include "duration.h"
+#include "errors.h"
+#include "log.h"
+#include "loop.h"
+#include "sched.h"
+#include "timer.h"
+
+/* ---- sleep ---- */
+
+typedef struct {
+  tr_op op;
+  tr_timer timer;
+} sleep_op;
+
+#define SLEEP_MT "taskrun.sleep_op"
+
+static void sleep_fire(tr_timer *t) {
+  sleep_op *s = (sleep_op *)((char *)t - offsetof(sleep_op, timer));
+  tr_op_complete(&s->op);
+}
+
+static void sleep_cancel(tr_op *op) {
+  tr_loop_disarm(&((sleep_op *)op)->timer);
+}
+
+/* A sleep collected while armed (its task was reset) must leave the heap first. */
+static int sleep_gc(lua_State *L) {
+  tr_loop_disarm(&((sleep_op *)lua_touserdata(L, 1))->timer);
+  return 0;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  return 0;
+}
+
+/* taskrun.sleep(d): [-1, +0, e] waits d (seconds or "250ms"...) without blocking other tasks. */
+static int l_sleep(lua_State *L) {
+  double d = tr_check_duration(L, 1, "taskrun.sleep");
+  sleep_op *s = lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  luaL_setmetatable(L, SLEEP_MT);
+  s->op.cancel = sleep_cancel;
+  tr_timer_init(&s->timer, sleep_fire);
+  /* Arm only once tr_await can no longer refuse: it raises before yielding, not after. */
+  if (tr_sched_can_wait(L)) tr_loop_arm(&s->timer, tr_now() + d);
+  return tr_await(L, &s->op, "taskrun.sleep", 0, sleep_k);
+}
+
+/* taskrun.yield(): [-0, +0, e] lets every other ready task run once. */
+static int l_yield(lua_State *L) {
+  if (!lua_isyieldable(L)) return tr_raise(L, "usage", "cannot yield here");
+  lua_pushlightuserdata(L, TR_SENTINEL);
+  return lua_yield(L, 1);
+}
+
+/* taskrun.now(): [-0, +1] monotonic seconds; only differences mean anything. */
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, tr_now());
+  return 1;
+}
+
+/* taskrun.spawn(fn, ...): [-n, +1] starts fn(...) as a new task and returns its handle. */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  tr_sched_spawn(L, lua_gettop(L) - 1);
+  return 1;
+}
+
+/* taskrun.duration(d): [-1, +1, e] d in seconds, or a "usage" error. */
+static int l_duration(lua_State *L) {
+  lua_pushnumber(L, tr_check_duration(L, 1, "taskrun.duration"));
+  return 1;
+}
+
+/* ---- log ---- */
+
+static int is_secret_key(const char *k) {
+  static const char *const words[] = { "token", "secret", "password", "authorization", NULL };
+  char low[64];
+  size_t i = 0;
+  for (; k[i] && i < sizeof low - 1; i++) low[i] = (char)(k[i] | 0x20);
+  low[i] = '\0';
+  for (int w = 0; words[w]; w++)
+    if (strstr(low, words[w])) return 1;
+  return 0;
+}
+
+static int compare_keys(const void *a, const void *b) {
+  return strcmp(((const tr_log_field *)a)->key, ((const tr_log_field *)b)->key);
+}
+
+/* log(level, msg, fields): fields' string keys in order, scalars as they are, secrets masked. */
+static int log_at(lua_State *L, tr_log_level level) {
+  tr_log_field fields[32];
+  size_t n = 0;
+  if (!tr_log_enabled(level)) return 0;
+  const char *msg = luaL_tolstring(L, 1, NULL);
+  if (lua_istable(L, 2)) {
+    lua_newtable(L);   /* holds the value strings until the line is written */
+    int hold = lua_gettop(L);
+    lua_pushnil(L);
+    while (n < 32 && lua_next(L, 2)) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        tr_log_field *f = &fields[n++];
+        int t = lua_type(L, -1);
+        f->key = lua_tostring(L, -2);
+        f->is_string = !(t == LUA_TNUMBER || t == LUA_TBOOLEAN);
+        if (is_secret_key(f->key)) {
+          f->value = "[REDACTED]";
+          f->is_string = 1;
+        } else {
+          f->value = luaL_tolstring(L, -1, NULL);
+          lua_rawseti(L, hold, (lua_Integer)n);
+        }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  qsort(fields, n, sizeof fields[0], compare_keys);
+  tr_log(level, msg, fields, n);
+  return 0;
+}
+
+static int l_debug(lua_State *L) { return log_at(L, TR_LOG_DEBUG); }
+static int l_info(lua_State *L) { return log_at(L, TR_LOG_INFO); }
+static int l_warn(lua_State *L) { return log_at(L, TR_LOG_WARN); }
+static int l_error(lua_State *L) { return log_at(L, TR_LOG_ERROR); }
+
+static int l_log_enabled(lua_State *L) {
+  int level = tr_log_parse_level(luaL_checkstring(L, 1));
+  lua_pushboolean(L, level >= 0 && tr_log_enabled((tr_log_level)level));
+  return 1;
+}
+
+/* taskrun.secret(s): [-1, +1] registers s for redaction everywhere and returns it. */
+static int l_secret(lua_State *L) {
+  tr_log_add_secret(luaL_checkstring(L, 1));
+  lua_settop(L, 1);
+  return 1;
+}
+
+int luaopen_taskrun_core(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    { "sleep", l_sleep }, { "yield", l_yield }, { "now", l_now }, { "spawn", l_spawn },
+    { "duration", l_duration }, { "error", tr_error_new_lua }, { "secret", l_secret },
+    { NULL, NULL }
+  };
+  static const luaL_Reg log_funcs[] = {
+    { "debug", l_debug }, { "info", l_info }, { "warn", l_warn }, { "error", l_error },
+    { "enabled", l_log_enabled }, { NULL, NULL }
+  };
+  luaL_newmetatable(L, SLEEP_MT);
+  lua_pushcfunction(L, sleep_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  luaL_newlib(L, log_funcs);
+  lua_setfield(L, -2, "log");
+  lua_pushliteral(L, TR_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, tr_log_is_json() ? "json" : "text");
+  lua_setfield(L, -2, "log_format");
+  return 1;
+}

@@ -1,0 +1,23 @@
+/* Expected failures are tables { kind, message, ... } with a __tostring that reads well in a
+ * cron mail. Kinds: transport, http, auth, not_found, decode, failed, cancelled, timeout, usage. */
+#ifndef TR_ERRORS_H
+#define TR_ERRORS_H
+#include <lua.h>
+
+#define TR_ERROR_MT "taskrun.error"
+
+void tr_errors_init(lua_State *L);
+/* [-0, +1, m] Pushes a new error table of that kind with a formatted message. */
+void tr_push_error(lua_State *L, const char *kind, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+/* [-0, +0, v] Raises one. */
+int tr_raise(lua_State *L, const char *kind, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+/* [-0, +1, e] The readable text of any error value (its __tostring when it has one). */
+const char *tr_error_text(lua_State *L, int idx);
+/* The exit code an uncaught error value maps to (see README: exit codes). */
+int tr_error_exit_code(lua_State *L, int idx);
+/* [-0, +1] Lua: taskrun.error(kind, message [, fields]) -> error table (not raised). */
+int tr_error_new_lua(lua_State *L);
+
+#endif

@@ -1,0 +1,182 @@
+/* The command line: taskrun [options] SCRIPT.lua [args...] */
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "duration.h"
+#include "host.h"
+#include "log.h"
+#include "loop.h"
+#include "run.h"
+#include "signals.h"
+#include "simlaunch.h"
+
+static const char usage_text[] =
+  "usage: taskrun [options] SCRIPT.lua [args...]\n"
+  "       taskrun [options] -e CODE [args...]\n"
+  "\n"
+  "Runs a Lua 5.4 runbook that starts cloud operations and waits for them.\n"
+  "\n"
+  "options:\n"
+  "  -e CODE            run CODE as the runbook instead of a script file\n"
+  "  --check SCRIPT     compile SCRIPT and report syntax errors; run nothing\n"
+  "  --timeout D        stop the whole run after D (e.g. 90s, 5m, 1h30m): exit 4\n"
+  "  --log-level L      debug, info (default), warn or error\n"
+  "  --log-format F     text (default) or json (one JSON object per line)\n"
+  "  --quiet            print errors only\n"
+  "  --sim              run against a local taskrun-sim started for this run\n"
+  "  --version          print the version and exit\n"
+  "  --help             print this help and exit\n"
+  "\n"
+  "exit codes: 0 ok, 1 error, 2 usage, 3 task failed or cancelled, 4 timeout,\n"
+  "            5 auth (401/403), 130 SIGINT, 143 SIGTERM\n"
+  "environment: TASKRUN_CA_BUNDLE (extra CA certificates), the providers' URL and\n"
+  "             token variables (see README), NO_COLOR\n";
+
+typedef struct {
+  const char *code;        /* -e */
+  const char *script;
+  const char *check;
+  const char *timeout_text;
+  double timeout;
+  int sim;
+  char **args;
+  int nargs;
+} options;
+
+static int usage_error(const char *fmt, const char *what) {
+  fprintf(stderr, "taskrun: ");
+  fprintf(stderr, fmt, what);
+  fprintf(stderr, " (see taskrun --help)\n");
+  return TR_EXIT_USAGE;
+}
+
+/* "--name VALUE" or "--name=VALUE"; advances *i past a separate value. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *bad) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] != '\0') return NULL;
+  if (*i + 1 >= argc) { *bad = 1; return NULL; }
+  return argv[++*i];
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse(int argc, char **argv, options *o) {
+  int level = TR_LOG_INFO, json = 0, quiet = 0, bad = 0;
+  const char *v;
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(usage_text, stdout); return 0; }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
+      printf("taskrun %s (%s)\n", TR_VERSION, LUA_RELEASE);
+      return 0;
+    }
+    if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) { quiet = 1; continue; }
+    if (strcmp(a, "--sim") == 0) { o->sim = 1; continue; }
+    if (strcmp(a, "-e") == 0) {
+      if (i + 1 >= argc) return usage_error("%s needs an argument", a);
+      o->code = argv[++i];
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
+    if ((v = option_value(argc, argv, &i, "--timeout", &bad))) {
+      if (tr_duration_parse(v, &o->timeout) != 0 || o->timeout <= 0)
+        return usage_error("bad --timeout \"%s\": give a duration like 90s, 5m or 1h30m", v);
+      o->timeout_text = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--log-level", &bad))) {
+      if ((level = tr_log_parse_level(v)) < 0)
+        return usage_error("bad --log-level \"%s\": use debug, info, warn or error", v);
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--log-format", &bad))) {
+      if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0)
+        return usage_error("bad --log-format \"%s\": use text or json", v);
+      json = strcmp(v, "json") == 0;
+      continue;
+    }
+    if (bad) return usage_error("%s needs an argument", a);
+    return usage_error("unknown option %s", a);
+  }
+  tr_log_configure((tr_log_level)level, json, quiet);
+  if (o->check) return -1;
+  if (!o->code) {
+    if (i >= argc) return usage_error("%s", "no script given");
+    o->script = argv[i++];
+  }
+  o->args = argv + i;
+  o->nargs = argc - i;
+  return -1;
+}
+
+/* Thousands of concurrent requests need thousands of descriptors: take what we may. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+/* Compiles the runbook onto L. Returns -1 when loaded, or an exit code after reporting. */
+static int load_runbook(lua_State *L, const options *o) {
+  int status = o->code ? luaL_loadbuffer(L, o->code, strlen(o->code), "=(command line)")
+                       : luaL_loadfile(L, o->script);
+  if (status == LUA_OK) return -1;
+  tr_log_report(lua_tostring(L, -1), NULL);
+  return status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
+}
+
+static int check_only(const char *path) {
+  lua_State *L = luaL_newstate();
+  if (!L) return TR_EXIT_ERROR;
+  int status = luaL_loadfile(L, path);
+  if (status != LUA_OK) tr_log_report(lua_tostring(L, -1), NULL);
+  lua_close(L);
+  return status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
+}
+
+static int run(const options *o, const char *argv0) {
+  lua_State *L = tr_host_new(argv0, o->script ? o->script : "-e", o->args, o->nargs);
+  if (!L) return TR_EXIT_ERROR;
+  int code = load_runbook(L, o);
+  if (code < 0) {
+    for (int k = 0; k < o->nargs; k++) lua_pushstring(L, o->args[k]);
+    code = tr_run_main(L, o->nargs, o->timeout, o->timeout_text);
+  }
+  /* Lua first: its __gc hooks remove their transfers from the multi handle. */
+  lua_close(L);
+  return code;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  memset(&o, 0, sizeof o);
+  int code = parse(argc, argv, &o);
+  if (code >= 0) return code;
+  if (o.check) return check_only(o.check);
+  raise_fd_limit();
+  if (tr_loop_init() != 0) {
+    perror("taskrun: cannot set up the event loop");
+    return TR_EXIT_ERROR;
+  }
+  tr_signals_install();
+  tr_sim_child sim = { 0 };
+  if (o.sim && tr_sim_start(&sim, argv[0]) != 0) {
+    tr_loop_close();
+    return TR_EXIT_ERROR;
+  }
+  code = run(&o, argv[0]);
+  if (o.sim) tr_sim_stop(&sim);
+  tr_loop_close();
+  tr_log_free_secrets();
+  fflush(stdout);
+  return code;
+}

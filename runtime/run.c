@@ -1,0 +1,76 @@
+/* The top of the loop: alternate between resuming ready tasks and waiting for events, and
+ * turn the way the run ended into an exit code and a message. */
+#include "run.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+#include "loop.h"
+#include "sched.h"
+#include "signals.h"
+#include "timer.h"
+
+static int report_main_failure(lua_State *L) {
+  const char *traceback;
+  tr_sched_push_main_error(L, &traceback);
+  int err = lua_gettop(L);
+  int code = tr_error_exit_code(L, err);
+  const char *text = tr_error_text(L, err);
+  /* A task's own traceback (re-raised by join) says more than where join was called. */
+  if (lua_type(L, err) == LUA_TTABLE) {
+    lua_getfield(L, err, "traceback");
+    if (lua_isstring(L, -1)) traceback = lua_tostring(L, -1);
+  }
+  tr_log_report(text, traceback);
+  lua_settop(L, err - 1);
+  return code;
+}
+
+static const char *signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_text) {
+  double deadline = timeout > 0 ? tr_now() + timeout : -1;
+  char msg[256];
+  tr_sched_spawn(L, nargs);
+  lua_pop(L, 1);
+  for (;;) {
+    tr_sched_run_ready();
+    tr_task_state main = tr_sched_main_state();
+    if (main == TR_TASK_FAILED || main == TR_TASK_CANCELLED) {
+      int code = report_main_failure(L);
+      tr_sched_cancel_all();
+      return code;
+    }
+    if (tr_sched_live() == 0) break;
+    int sig = tr_signals_pending();
+    if (sig) {
+      int n = tr_sched_cancel_all();
+      snprintf(msg, sizeof msg, "interrupted by %s; cancelled %d task%s", signal_name(sig), n,
+               n == 1 ? "" : "s");
+      tr_log_report(msg, NULL);
+      return 128 + sig;
+    }
+    double now = tr_now();
+    if (deadline >= 0 && now >= deadline) {
+      int n = tr_sched_cancel_all();
+      snprintf(msg, sizeof msg, "--timeout %s ran out; cancelled %d task%s", timeout_text, n,
+               n == 1 ? "" : "s");
+      tr_log_report(msg, NULL);
+      return TR_EXIT_TIMEOUT;
+    }
+    if (!tr_sched_has_ready() && tr_loop_idle()) {
+      int n = tr_sched_cancel_all();
+      snprintf(msg, sizeof msg, "deadlock: %d task%s wait on each other and nothing else can "
+               "wake them (a join cycle?)", n, n == 1 ? "" : "s");
+      tr_log_report(msg, NULL);
+      return TR_EXIT_ERROR;
+    }
+    tr_loop_run_once(tr_sched_has_ready() ? 0 : deadline >= 0 ? deadline - now : -1);
+  }
+  return tr_sched_unjoined_failures() > 0 ? TR_EXIT_ERROR : TR_EXIT_OK;
+}

@@ -1,0 +1,105 @@
+/* Starting and stopping the simulator for --sim. The child dies with us even if we are killed
+ * outright (PR_SET_PDEATHSIG), so a run never leaves a simulator behind. */
+#include "simlaunch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "signals.h"
+
+/* The defaults taskrun-sim accepts (sim/README.md). */
+static const char *const sim_env[][2] = {
+  { "REDPANDA_TOKEN", "sim-redpanda-token" },
+  { "KEYCARD_TOKEN", "sim-keycard-token" },
+  { "ASTRA_TOKEN", "sim-astra-token" },
+  { "ASTRA_ACCOUNT_ID", "8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e" },
+  { "BLUEXP_TOKEN", "sim-bluexp-token" },
+  { "BLUEXP_ACCOUNT_ID", "account-sim00001" },
+  { "BLUEXP_AGENT_ID", "simAgent0001clients" },
+};
+static const char *const url_vars[] = {
+  "TASKRUN_SIM_URL", "REDPANDA_DATAPLANE_URL", "KEYCARD_API_URL", "ASTRA_URL", "BLUEXP_URL",
+};
+
+/* taskrun-sim next to this binary (source tree and install alike), else from PATH. */
+static void sim_path(char *out, size_t n) {
+  char self[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len > 0) {
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf(out, n, "%s/taskrun-sim", self);
+      if (access(out, X_OK) == 0) return;
+    }
+  }
+  snprintf(out, n, "taskrun-sim");
+}
+
+static int read_url(int fd, char *url, size_t n) {
+  size_t used = 0;
+  while (used < n - 1) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int ready = poll(&p, 1, 10000);
+    if (ready <= 0) return -1;
+    ssize_t got = read(fd, url + used, 1);
+    if (got <= 0) return -1;
+    if (url[used] == '\n') break;
+    used++;
+  }
+  url[used] = '\0';
+  return strncmp(url, "http://", 7) == 0 ? 0 : -1;
+}
+
+int tr_sim_start(tr_sim_child *sim, const char *argv0) {
+  char path[PATH_MAX + 16], url[256];
+  int fds[2];
+  sim_path(path, sizeof path);
+  if (pipe(fds) < 0) return -1;
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execlp(path, "taskrun-sim", "--host", "127.0.0.1", "--port", "0", (char *)NULL);
+    fprintf(stderr, "taskrun: cannot run %s: %s\n", path, strerror(errno));
+    _exit(127);
+  }
+  close(fds[1]);
+  sim->pid = pid;
+  sim->out = fds[0];
+  tr_signals_watch_child(pid);
+  if (read_url(sim->out, url, sizeof url) != 0) {
+    tr_log_report("--sim: taskrun-sim did not start (is it built? run make)", NULL);
+    tr_sim_stop(sim);
+    return -1;
+  }
+  for (size_t i = 0; i < sizeof url_vars / sizeof url_vars[0]; i++) setenv(url_vars[i], url, 1);
+  for (size_t i = 0; i < sizeof sim_env / sizeof sim_env[0]; i++)
+    setenv(sim_env[i][0], sim_env[i][1], 1);
+  tr_logf(TR_LOG_DEBUG, "--sim: taskrun-sim %d listens on %s", (int)pid, url);
+  return 0;
+}
+
+void tr_sim_stop(tr_sim_child *sim) {
+  if (sim->pid <= 0) return;
+  kill(sim->pid, SIGTERM);
+  while (waitpid(sim->pid, NULL, 0) < 0 && errno == EINTR) {}
+  close(sim->out);
+  tr_signals_watch_child(0);
+  sim->pid = 0;
+}

@@ -1,0 +1,119 @@
+-- Runs ./taskrun and ./taskrun-sim as real processes, the way a user or cron does, and collects
+-- what they print and how they exit.
+local H = {}
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.quote = quote
+
+local function read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+H.read_file = read_file
+
+function H.write_tmp(content, suffix)
+  local path = os.tmpname() .. (suffix or "")
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+local function env_prefix(env)
+  local parts = {}
+  for k, v in pairs(env or {}) do
+    if v == false then
+      parts[#parts + 1] = "-u " .. k
+    else
+      parts[#parts + 1] = k .. "=" .. quote(v)
+    end
+  end
+  table.sort(parts)
+  return "env " .. table.concat(parts, " ") .. " "
+end
+
+-- Builds the command line for ./taskrun with opts.flags, then opts.script (Lua text written to a
+-- temp file) or opts.script_path, then opts.args.
+local function taskrun_command(opts)
+  local argv = { "./taskrun" }
+  for _, f in ipairs(opts.flags or {}) do argv[#argv + 1] = quote(f) end
+  if opts.script then
+    argv[#argv + 1] = quote(H.write_tmp(opts.script, ".lua"))
+  elseif opts.script_path then
+    argv[#argv + 1] = quote(opts.script_path)
+  end
+  for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = quote(a) end
+  return env_prefix(opts.env) .. table.concat(argv, " ")
+end
+
+local function exit_code(ok, how, code)
+  if how == "signal" then return 128 + code end
+  return code
+end
+
+-- Runs taskrun to completion: returns { code =, stdout =, stderr = }.
+function H.run(opts)
+  local errpath = os.tmpname()
+  local p = assert(io.popen(taskrun_command(opts) .. " 2>" .. quote(errpath)
+    .. (opts.stdin and (" <" .. quote(H.write_tmp(opts.stdin))) or " </dev/null"), "r"))
+  local out = p:read("a")
+  local code = exit_code(p:close())
+  local err = read_file(errpath)
+  os.remove(errpath)
+  return { code = code, stdout = out, stderr = err }
+end
+
+-- Starts a command in the background; the returned process reads its stdout line by line,
+-- can be signalled, and is waited for with :wait() -> { code =, stdout = rest, stderr = }.
+local function spawn(cmd)
+  local errpath = os.tmpname()
+  local p = assert(io.popen("echo $$; exec " .. cmd .. " 2>" .. quote(errpath) .. " </dev/null", "r"))
+  local pid = assert(tonumber(p:read("l")), "no pid from the shell")
+  local proc = { pid = pid }
+  function proc:line() return p:read("l") end
+  function proc:kill(sig) os.execute("kill -" .. (sig or "TERM") .. " " .. pid .. " 2>/dev/null") end
+  function proc:wait()
+    local rest = p:read("a")
+    local code = exit_code(p:close())
+    local err = read_file(errpath)
+    os.remove(errpath)
+    return { code = code, stdout = rest, stderr = err }
+  end
+  return proc
+end
+
+function H.spawn(opts)
+  return spawn(taskrun_command(opts))
+end
+
+-- Starts ./taskrun-sim on a free loopback port. Returns sim with .url and :stop().
+function H.start_sim(args)
+  local argv = { "./taskrun-sim", "--port", "0" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = quote(a) end
+  local proc = spawn(table.concat(argv, " "))
+  local url = proc:line()
+  assert(url and url:match("^http://"), "taskrun-sim did not print its URL")
+  return {
+    url = url,
+    pid = proc.pid,
+    stop = function()
+      proc:kill("TERM")
+      return proc:wait()
+    end,
+  }
+end
+
+-- The environment `taskrun --sim` gives a script, for specs that start the simulator themselves.
+function H.sim_env(sim, extra)
+  local env = {
+    TASKRUN_SIM_URL = sim.url,
+  }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
+return H

@@ -1,0 +1,28 @@
+-- The `taskrun` module, also the global `taskrun` in every runbook. Submodules load on first
+-- use: taskrun.http, taskrun.json, ...
+local core = require("taskrun._core")
+
+local taskrun = {
+  version = core.version,
+  sleep = core.sleep,
+  spawn = core.spawn,
+  yield = core.yield,
+  now = core.now,
+  duration = core.duration,
+  log = core.log,
+  error = core.error,
+  secret = core.secret,
+  args = {},
+}
+
+local submodules = { http = true, json = true }
+
+return setmetatable(taskrun, {
+  __index = function(t, name)
+    if submodules[name] then
+      local mod = require("taskrun." .. name)
+      rawset(t, name, mod)
+      return mod
+    end
+  end,
+})
