@@ -170,30 +170,30 @@ static int compare_strings(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Objects are written with sorted keys: the same table always gives the same text. */
+/* Objects are written with sorted keys: the same table always gives the same text. The key
+ * list is a userdata, so a nested error (a NaN, a cycle) cannot leak it. */
 static void encode_object(lua_State *L, out_buf *b, int idx, int depth) {
-  size_t n = 0, cap = 16;
-  const char **keys = malloc(cap * sizeof *keys);
-  if (!keys) luaL_error(L, "out of memory");
+  size_t n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING) {
-      free(keys);
       lua_pop(L, 1);
       tr_raise(L, "usage", "json.encode: a table mixes string keys with other keys; "
                "JSON objects take string keys only");
     }
-    if (n == cap) {
-      const char **grown = realloc(keys, (cap *= 2) * sizeof *keys);
-      if (!grown) { free(keys); luaL_error(L, "out of memory"); }
-      keys = grown;
-    }
-    keys[n++] = lua_tostring(L, -1);   /* the table keeps the key string alive */
+    n++;
+  }
+  const char **keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    keys[i++] = lua_tostring(L, -1);   /* the table keeps the key string alive */
   }
   qsort(keys, n, sizeof *keys, compare_strings);
   add_char(b, '{');
-  for (size_t i = 0; i < n; i++) {
+  for (i = 0; i < n; i++) {
     if (i > 0) add_char(b, ',');
     encode_string(b, keys[i], strlen(keys[i]));
     add_char(b, ':');
@@ -202,7 +202,7 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int depth) {
     lua_pop(L, 1);
   }
   add_char(b, '}');
-  free(keys);
+  lua_pop(L, 1);
 }
 
 static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {

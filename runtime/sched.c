@@ -136,6 +136,7 @@ static const char *blocking_call(lua_State *L) {
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
     lua_getinfo(L, "Sn", &ar);
+    if (ar.name && strcmp(ar.name, "__gc") == 0) return "__gc";
     if (*ar.what == 'C') return ar.name ? ar.name : "a C function";
   }
   return "a metamethod or __gc";
@@ -145,10 +146,15 @@ int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KF
   if (!S.current)
     return tr_raise(L, "usage", "cannot wait here: %s was called while no task runs "
                     "(in a __gc or <close> handler during shutdown or cancel)", what);
-  if (!lua_isyieldable(L))
+  if (!lua_isyieldable(L)) {
+    const char *where = blocking_call(L);
+    /* Lua reports errors in __gc as warnings, and only string ones keep their text. */
+    if (strcmp(where, "__gc") == 0)
+      return luaL_error(L, "cannot wait here: %s was called in a __gc metamethod", what);
     return tr_raise(L, "usage", "cannot wait here: %s was called inside '%s', which Lua cannot "
                     "yield across (e.g. a table.sort comparator, a string.gsub callback, __gc); "
-                    "move the wait out of it", what, blocking_call(L));
+                    "move the wait out of it", what, where);
+  }
   op->task = S.current;
   S.current->op = op;
   lua_pushlightuserdata(L, TR_SENTINEL);
