@@ -62,7 +62,7 @@ build-dirs:
 	@mkdir -p $(BUILD)/runtime $(BUILD)/bindings $(BUILD)/sim
 
 test: all
-	sh tools/run-specs
+	SANITIZE=$(SANITIZE) sh tools/run-specs
 
 bench: all
 	sh bench/sim.sh

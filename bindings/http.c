@@ -336,8 +336,10 @@ static const char *transport_cause(CURLcode rc) {
 static int raise_transport(lua_State *L, http_req *r) {
   const char *url = r->safe_url ? r->safe_url : "(url)";
   if (r->too_large || r->result == CURLE_FILESIZE_EXCEEDED) {
-    tr_push_error(L, "transport", "%s %s: the response is larger than the %zu-byte cap; raise "
-                  "max_body if it is expected", r->method, url, r->max_body);
+    lua_pushinteger(L, (lua_Integer)r->max_body);
+    tr_push_error(L, "transport", "%s %s: the response is larger than the %s-byte cap; raise "
+                  "max_body if it is expected", r->method, url, lua_tostring(L, -1));
+    lua_remove(L, -2);
     lua_pushliteral(L, "too_large");
   } else {
     const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);

@@ -1,5 +1,6 @@
 /* Expected failures are tables { kind, message, ... } with a __tostring that reads well in a
- * cron mail. Kinds: transport, http, auth, not_found, decode, failed, cancelled, timeout, usage. */
+ * cron mail. Kinds: transport, http, auth, not_found, decode, failed, cancelled, timeout,
+ * usage. */
 #ifndef TR_ERRORS_H
 #define TR_ERRORS_H
 #include <lua.h>

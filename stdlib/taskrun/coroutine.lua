@@ -13,7 +13,8 @@
 return function(SENTINEL, abandon_op)
   local raw_resume, raw_yield = coroutine.resume, coroutine.yield
   local raw_create, raw_close = coroutine.create, coroutine.close
-  local raw_status, running, isyieldable = coroutine.status, coroutine.running, coroutine.isyieldable
+  local raw_status, running = coroutine.status, coroutine.running
+  local isyieldable = coroutine.isyieldable
 
   -- outer thread -> the inner coroutine it is resuming while that one waits on the loop
   local waiting_in = setmetatable({}, { __mode = "k" })
