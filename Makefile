@@ -35,11 +35,13 @@ STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua))
 .PHONY: all test deps install uninstall clean bench demo
 all: taskrun taskrun-sim
 
-# The binaries at the top are copies of the current mode's build, so specs always run what was built last.
-taskrun: $(BUILD)/taskrun
-	cp $< $@
-taskrun-sim: $(BUILD)/taskrun-sim
-	cp $< $@
+# The binaries at the top are copies of the current mode's build: always the mode asked for,
+# even when the other mode's copy is newer.
+taskrun: $(BUILD)/taskrun FORCE
+	@cmp -s $< $@ || cp $< $@
+taskrun-sim: $(BUILD)/taskrun-sim FORCE
+	@cmp -s $< $@ || cp $< $@
+FORCE:
 
 $(BUILD)/taskrun: $(TR_OBJS)
 	$(CC) $(SANFLAGS) -o $@ $^ $(TR_LIBS)
