@@ -110,22 +110,56 @@ static void on_cancel(tr_op *op) {
 
 /* ---- building the request ---- */
 
+/* Appends key=value, each percent-encoded by libcurl (a space becomes %20, never '+': APIs such
+ * as Astra's filter expect %20). */
 static void add_query_value(lua_State *L, CURLU *u, const char *key, int idx) {
-  if (lua_type(L, idx) == LUA_TBOOLEAN) {
-    lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
-  } else if (lua_type(L, idx) == LUA_TNUMBER || lua_type(L, idx) == LUA_TSTRING) {
-    lua_pushvalue(L, idx);
-  } else {
-    tr_raise(L, "usage", "http: query parameter '%s' must be a string, number or boolean, "
-             "or a list of them", key);
+  if (lua_type(L, idx) == LUA_TBOOLEAN) lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+  else lua_pushvalue(L, idx);
+  char *k = curl_easy_escape(NULL, key, 0);
+  char *v = curl_easy_escape(NULL, lua_tostring(L, -1), (int)lua_rawlen(L, -1));
+  lua_pop(L, 1);
+  if (!k || !v) {
+    curl_free(k);
+    curl_free(v);
+    luaL_error(L, "out of memory");
   }
-  lua_pushfstring(L, "%s=%s", key, lua_tostring(L, -1));
-  curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1), CURLU_APPENDQUERY | CURLU_URLENCODE);
-  lua_pop(L, 2);
+  lua_pushfstring(L, "%s=%s", k, v);
+  curl_free(k);
+  curl_free(v);
+  curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1), CURLU_APPENDQUERY);
+  lua_pop(L, 1);
 }
 
 static int compare_cstr(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int is_query_scalar(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
+}
+
+/* Raises for anything add_query cannot send, before any libcurl object exists to leak. */
+static void check_query(lua_State *L, int q) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, q)) {
+    if (lua_type(L, -2) != LUA_TSTRING) tr_raise(L, "usage", "http: query keys must be strings");
+    if (++n > 256) tr_raise(L, "usage", "http: more than 256 query parameters");
+    int ok = is_query_scalar(L, -1);
+    if (lua_istable(L, -1)) {
+      ok = 1;
+      for (lua_Integer k = 1; lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
+        ok = ok && is_query_scalar(L, -1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    if (!ok)
+      tr_raise(L, "usage", "http: query parameter '%s' must be a string, number or boolean, "
+               "or a list of them", lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
 }
 
 /* query = { k = v, k2 = { v1, v2 } }: appended in key order, so the URL is repeatable. */
@@ -135,8 +169,6 @@ static void add_query(lua_State *L, CURLU *u, int q) {
   lua_pushnil(L);
   while (lua_next(L, q)) {
     lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) tr_raise(L, "usage", "http: query keys must be strings");
-    if (n == 256) tr_raise(L, "usage", "http: more than 256 query parameters");
     keys[n++] = lua_tostring(L, -1);
   }
   qsort(keys, n, sizeof keys[0], compare_cstr);
@@ -160,6 +192,10 @@ static void set_url(lua_State *L, http_req *r, int opts) {
   lua_getfield(L, opts, "url");
   const char *url = lua_tostring(L, -1);
   if (!url) tr_raise(L, "usage", "http: the request needs a url (a string)");
+  lua_getfield(L, opts, "query");
+  if (lua_istable(L, -1)) check_query(L, lua_gettop(L));
+  else if (!lua_isnil(L, -1)) tr_raise(L, "usage", "http: query must be a table");
+  lua_pop(L, 1);
   CURLU *u = curl_url();
   if (!u) luaL_error(L, "out of memory");
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);

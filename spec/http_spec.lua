@@ -32,7 +32,7 @@ describe("taskrun.http", function()
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal(table.concat({
       "200\tapplication/json\tPOST\t/_sim/echo/thing",
-      "a=1&a=2&b=x+y%26z&flag=true",
+      "a=1&a=2&b=x%20y%26z&flag=true",
       "abc\tapplication/json\ttaskrun/0.1.0",
       '{"list":[],"n":7}',
       "true\tnil",
