@@ -1,8 +1,10 @@
 /* taskrun._core: the primitives under the `taskrun` module (stdlib/taskrun/init.lua). */
 #include <lauxlib.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "bindings.h"
 #include "duration.h"
@@ -139,6 +141,21 @@ static int l_log_enabled(lua_State *L) {
   return 1;
 }
 
+/* taskrun.uuid(): [-0, +1] a random (version 4) UUID, e.g. for request ids. */
+static int l_uuid(lua_State *L) {
+  unsigned char b[16];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) return luaL_error(L, "uuid: no randomness");
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  char text[37];
+  snprintf(text, sizeof text,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+           b[14], b[15]);
+  lua_pushstring(L, text);
+  return 1;
+}
+
 /* taskrun.secret(s): [-1, +1] registers s for redaction everywhere and returns it. */
 static int l_secret(lua_State *L) {
   tr_log_add_secret(luaL_checkstring(L, 1));
@@ -150,6 +167,7 @@ int luaopen_taskrun_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "sleep", l_sleep }, { "yield", l_yield }, { "now", l_now }, { "spawn", l_spawn },
     { "duration", l_duration }, { "error", tr_error_new_lua }, { "secret", l_secret },
+    { "uuid", l_uuid },
     { NULL, NULL }
   };
   static const luaL_Reg log_funcs[] = {

@@ -114,6 +114,7 @@ static int setup(lua_State *L) {
   preload(L, "taskrun._core", luaopen_taskrun_core);
   preload(L, "taskrun._http", luaopen_taskrun_http);
   preload(L, "taskrun.json", luaopen_taskrun_json);
+  preload(L, "taskrun._provider", luaopen_taskrun_provider);
   install_coroutine_wrappers(L);
   set_args(L, argv0, script, args, nargs);
   return 0;

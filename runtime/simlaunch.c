@@ -3,6 +3,7 @@
 #include "simlaunch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -75,6 +76,11 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
+    /* The simulator's own log would read as the runbook's: only at debug level. */
+    if (!tr_log_enabled(TR_LOG_DEBUG)) {
+      int null = open("/dev/null", O_WRONLY);
+      if (null >= 0) dup2(null, STDERR_FILENO);
+    }
     execlp(path, "taskrun-sim", "--host", "127.0.0.1", "--port", "0", (char *)NULL);
     fprintf(stderr, "taskrun: cannot run %s: %s\n", path, strerror(errno));
     _exit(127);

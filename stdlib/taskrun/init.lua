@@ -12,10 +12,12 @@ local taskrun = {
   log = core.log,
   error = core.error,
   secret = core.secret,
+  uuid = core.uuid,
   args = {},
 }
 
-local submodules = { http = true, json = true }
+local submodules = { http = true, json = true, redpanda = true, keycard = true, astra = true,
+                     bluexp = true }
 
 return setmetatable(taskrun, {
   __index = function(t, name)

@@ -1,0 +1,61 @@
+/* NetApp Astra Control tasks (research/apis.md §3). `paused` can last forever: only the
+ * caller's deadline ends it. */
+#include <lauxlib.h>
+
+#include "provider.h"
+
+static const tr_route routes[] = {
+  { "task", "GET", "/accounts/{account}/core/v1/tasks/{id}" },
+  { "tasks", "GET", "/accounts/{account}/core/v1/tasks" },
+  { "backup", "POST", "/accounts/{account}/k8s/v1/apps/{app}/appBackups" },
+  { NULL, NULL, NULL }
+};
+
+static const tr_state_map states[] = {
+  { "notStarted", "pending" },
+  { "running", "running" }, { "pausing", "running" }, { "cancelling", "running" },
+  { "paused", "paused" }, { "completed", "succeeded" },
+  { "failed", "failed" }, { "cancelled", "cancelled" },
+  { NULL, NULL }
+};
+
+/* The first stateDetails entry says why a task is not where it should be. */
+static void describe(lua_State *L, int obj, int task) {
+  tr_copy_field(L, obj, "id", task, "id", LUA_TSTRING);
+  tr_copy_field(L, obj, "state", task, "state", LUA_TSTRING);
+  tr_copy_field(L, obj, "percentDone", task, "progress", LUA_TNUMBER);
+  int top = lua_gettop(L);
+  if (lua_getfield(L, obj, "stateDetails") == LUA_TTABLE &&
+      lua_rawgeti(L, -1, 1) == LUA_TTABLE) {
+    tr_push_pair(L, lua_gettop(L), "title", "detail");
+    if (lua_isstring(L, -1)) lua_setfield(L, task, "message");
+    else lua_pop(L, 1);
+  }
+  lua_settop(L, top);
+}
+
+/* problem+json: {"type","title","detail","status":"404","invalidParams":[{name,reason}]} */
+static void error_words(lua_State *L, int body) {
+  tr_push_pair(L, body, "title", "detail");
+  if (lua_isnil(L, -1)) return;
+  int words = lua_gettop(L);
+  if (lua_getfield(L, body, "invalidParams") == LUA_TTABLE) {
+    int params = lua_gettop(L);
+    for (lua_Integer i = 1; lua_rawgeti(L, params, i) == LUA_TTABLE; i++) {
+      tr_push_pair(L, lua_gettop(L), "name", "reason");
+      if (lua_isstring(L, -1)) {
+        lua_pushfstring(L, "%s (%s)", lua_tostring(L, words), lua_tostring(L, -1));
+        lua_replace(L, words);
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+const tr_provider tr_provider_astra = {
+  "astra", "ASTRA_URL", "https://astra.netapp.io", "the Astra Control base URL",
+  "ASTRA_TOKEN", (const char *const[]){ "ASTRA_ACCOUNT_ID", NULL }, routes, states, describe,
+  error_words
+};

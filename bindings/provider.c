@@ -1,0 +1,177 @@
+/* taskrun._provider: the provider descriptors as Lua tables, with the three things done in C
+ * for every provider alike: filling URL templates, normalizing a vendor object into a Task,
+ * and reading a vendor error envelope. */
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <string.h>
+
+#include "bindings.h"
+#include "errors.h"
+#include "provider.h"
+
+static const tr_provider *const providers[] = {
+  &tr_provider_redpanda, &tr_provider_keycard, &tr_provider_astra, &tr_provider_bluexp, NULL
+};
+
+void tr_copy_field(lua_State *L, int obj, const char *from, int task, const char *to, int type) {
+  int t = lua_getfield(L, obj, from);
+  if (t != LUA_TNIL && (type == LUA_TNONE || t == type)) lua_setfield(L, task, to);
+  else lua_pop(L, 1);
+}
+
+void tr_set_message(lua_State *L, int obj, const char *field, int task) {
+  if (lua_getfield(L, obj, field) == LUA_TSTRING && lua_rawlen(L, -1) > 0)
+    lua_setfield(L, task, "message");
+  else
+    lua_pop(L, 1);
+}
+
+void tr_push_pair(lua_State *L, int body, const char *first, const char *second) {
+  lua_getfield(L, body, first);
+  lua_getfield(L, body, second);
+  int has1 = lua_type(L, -2) == LUA_TSTRING && lua_rawlen(L, -2) > 0;
+  int has2 = lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0;
+  if (has1 && has2) lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+  else if (has1 || has2) lua_pushvalue(L, has1 ? -2 : -1);
+  else lua_pushnil(L);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+static const tr_provider *self(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static const char *status_of(const tr_provider *p, const char *state) {
+  for (const tr_state_map *s = p->states; state && s->state; s++)
+    if (strcmp(s->state, state) == 0) return s->status;
+  return "unknown";
+}
+
+/* spec.task(obj): [-1, +1] the normalized Task fields for one vendor object. */
+static int l_task(lua_State *L) {
+  const tr_provider *p = self(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, p->name);
+  lua_setfield(L, 2, "provider");
+  p->describe(L, 1, 2);
+  lua_getfield(L, 2, "state");
+  const char *status = status_of(p, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  int done = strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+             strcmp(status, "cancelled") == 0;
+  lua_pushstring(L, status);
+  lua_setfield(L, 2, "status");
+  lua_pushboolean(L, done);
+  lua_setfield(L, 2, "done");
+  lua_pushboolean(L, strcmp(status, "succeeded") == 0);
+  lua_setfield(L, 2, "ok");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, 2, "raw");
+  return 1;
+}
+
+/* spec.status(state): [-1, +1] the normalized status of a vendor state. */
+static int l_status(lua_State *L) {
+  lua_pushstring(L, status_of(self(L), luaL_optstring(L, 1, NULL)));
+  return 1;
+}
+
+/* spec.error_words(body): [-1, +1] the vendor's own words from a decoded error body, or nil. */
+static int l_error_words(lua_State *L) {
+  if (!lua_istable(L, 1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_settop(L, 1);
+  self(L)->error_words(L, 1);
+  return 1;
+}
+
+static void push_escaped(lua_State *L, int idx) {
+  size_t len;
+  const char *raw = lua_tolstring(L, idx, &len);
+  char *esc = curl_easy_escape(NULL, raw, (int)len);
+  if (!esc) luaL_error(L, "out of memory");
+  lua_pushstring(L, esc);
+  curl_free(esc);
+}
+
+/* spec.route(op, vars): [-2, +2] the method and the path with each {name} replaced by
+ * vars[name], percent-encoded. Raises kind "usage" when a variable is missing or empty. */
+static int l_route(lua_State *L) {
+  const tr_provider *p = self(L);
+  const char *op = luaL_checkstring(L, 1);
+  const tr_route *r = p->routes;
+  while (r->op && strcmp(r->op, op) != 0) r++;
+  if (!r->op) return luaL_error(L, "%s: no operation '%s'", p->name, op);
+  lua_settop(L, 2);
+  lua_pushstring(L, r->method);
+  int pieces = 0;
+  for (const char *s = r->path; *s;) {
+    luaL_checkstack(L, 4, "route");
+    const char *open = strchr(s, '{');
+    if (!open) {
+      lua_pushstring(L, s);
+      pieces++;
+      break;
+    }
+    lua_pushlstring(L, s, (size_t)(open - s));
+    const char *close = strchr(open, '}');
+    lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
+    int t = LUA_TNIL;
+    if (lua_istable(L, 2)) t = lua_getfield(L, 2, lua_tostring(L, -1));
+    else lua_pushnil(L);
+    if (!(t == LUA_TNUMBER || (t == LUA_TSTRING && lua_rawlen(L, -1) > 0)))
+      return tr_raise(L, "usage", "%s.%s needs %s (a string or number)", p->name, op,
+                      lua_tostring(L, -2));
+    push_escaped(L, -1);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    pieces += 2;
+    s = close + 1;
+  }
+  lua_concat(L, pieces);
+  return 2;
+}
+
+static void push_strings(lua_State *L, const char *const *list) {
+  lua_newtable(L);
+  for (int i = 0; list && list[i]; i++) {
+    lua_pushstring(L, list[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static void push_provider(lua_State *L, const tr_provider *p) {
+  static const luaL_Reg funcs[] = {
+    { "task", l_task }, { "status", l_status }, { "error_words", l_error_words },
+    { "route", l_route }, { NULL, NULL }
+  };
+  lua_createtable(L, 0, 12);
+  lua_pushlightuserdata(L, (void *)p);
+  luaL_setfuncs(L, funcs, 1);
+  lua_pushstring(L, p->name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, p->url_env);
+  lua_setfield(L, -2, "url_env");
+  lua_pushstring(L, p->default_url);
+  lua_setfield(L, -2, "default_url");
+  lua_pushstring(L, p->url_hint);
+  lua_setfield(L, -2, "url_hint");
+  lua_pushstring(L, p->token_env);
+  lua_setfield(L, -2, "token_env");
+  push_strings(L, p->required_env);
+  lua_setfield(L, -2, "required_env");
+}
+
+int luaopen_taskrun_provider(lua_State *L) {
+  lua_newtable(L);
+  for (int i = 0; providers[i]; i++) {
+    push_provider(L, providers[i]);
+    lua_setfield(L, -2, providers[i]->name);
+  }
+  return 1;
+}

@@ -1,0 +1,40 @@
+/* Redpanda Cloud data plane: mount tasks (research/apis.md §1). No failed state: errors are
+ * retried by Redpanda forever, so only the caller's deadline ends a stuck task. */
+#include <lauxlib.h>
+
+#include "provider.h"
+
+static const tr_route routes[] = {
+  { "mount_task", "GET", "/v1/cloud-storage/mount-tasks/{id}" },
+  { "mount_tasks", "GET", "/v1/cloud-storage/mount-tasks" },
+  { "mount", "POST", "/v1/cloud-storage/topics/mount" },
+  { "unmount", "POST", "/v1/cloud-storage/topics/unmount" },
+  { "update", "POST", "/v1/cloud-storage/mount-tasks/{id}" },
+  { "delete", "DELETE", "/v1/cloud-storage/mount-tasks/{id}" },
+  { NULL, NULL, NULL }
+};
+
+static const tr_state_map states[] = {
+  { "STATE_PLANNED", "pending" },
+  { "STATE_PREPARING", "running" }, { "STATE_PREPARED", "running" },
+  { "STATE_EXECUTING", "running" }, { "STATE_EXECUTED", "running" },
+  { "STATE_CUT_OVER", "running" }, { "STATE_CANCELING", "running" },
+  { "STATE_FINISHED", "succeeded" }, { "STATE_CANCELLED", "cancelled" },
+  { NULL, NULL }
+};
+
+static void describe(lua_State *L, int obj, int task) {
+  tr_copy_field(L, obj, "id", task, "id", LUA_TNUMBER);
+  tr_copy_field(L, obj, "state", task, "state", LUA_TSTRING);
+}
+
+/* google.rpc.Status with `code` as an enum string: {"code":"NOT_FOUND","message":"..."} */
+static void error_words(lua_State *L, int body) {
+  tr_push_pair(L, body, "code", "message");
+}
+
+const tr_provider tr_provider_redpanda = {
+  "redpanda", "REDPANDA_DATAPLANE_URL", NULL,
+  "your cluster's data-plane URL (the Control Plane API's dataplane_api.url)",
+  "REDPANDA_TOKEN", (const char *const[]){ NULL }, routes, states, describe, error_words
+};

@@ -1,0 +1,64 @@
+-- taskrun.keycard: Keycard catalog tasks (descriptor: bindings/keycard.c).
+--
+-- Quirks handled here: a completed task answers 303 See Other to the install. That is the
+-- answer, not a detour: it is never followed; its Location gives install_url and install_id.
+-- Every request carries a fresh X-Client-Request-ID, for tracing with Keycard.
+local provider = require("taskrun.provider")
+local core = require("taskrun._core")
+
+local m = {}
+
+local function required(v, what, name)
+  if type(v) ~= "string" and math.type(v) ~= "integer" or v == "" then
+    error(core.error("usage", string.format("keycard.%s needs %s", what, name)), 3)
+  end
+  return v
+end
+
+function m.catalog_task(c, zone_id, task_id)
+  required(zone_id, "catalog_task", "a zone id")
+  required(task_id, "catalog_task", "a task id")
+  local refresh = function() return m.catalog_task(c, zone_id, task_id) end
+  local res = c:send("catalog_task", { zone = zone_id, id = task_id })
+  if res.status == 303 then
+    local location = res.headers.location or ""
+    local ok, body = pcall(res.json, res)
+    local raw = ok and type(body) == "table" and body or {}
+    local task = c:task({ id = raw.id or task_id, status = "completed",
+      install_id = raw.install_id }, refresh)
+    task.raw = raw
+    task.install_url = location:match("^https?://") and location or (c.url .. location)
+    task.install_id = location:match("/installs/([^/?#]+)") or task.install_id
+    return task
+  end
+  return c:task(c:body(res, 2), refresh)
+end
+
+-- spec: { package_id = "...", inputs = {...}, version = N }. Returns the install's Task.
+function m.install(c, zone_id, spec)
+  required(zone_id, "install", "a zone id")
+  if type(spec) ~= "table" or type(spec.package_id) ~= "string" then
+    error(core.error("usage", "keycard.install needs { package_id = ..., inputs = ..., version = ... }"), 2)
+  end
+  local body = c:body(c:send("install", { zone = zone_id }, { json = {
+    package_id = spec.package_id, inputs = spec.inputs, version = spec.version } }), 2)
+  return c:task(body, function() return m.catalog_task(c, zone_id, body.id) end)
+end
+
+function m.uninstall(c, zone_id, install_id)
+  required(zone_id, "uninstall", "a zone id")
+  required(install_id, "uninstall", "an install id")
+  local body = c:body(c:send("uninstall", { zone = zone_id, id = install_id }), 2)
+  return c:task(body, function() return m.catalog_task(c, zone_id, body.id) end)
+end
+
+-- The install a completed task points at (the 303's target), as the vendor object.
+function m.get_install(c, zone_id, install_id)
+  return c:body(c:send("get_install", { zone = zone_id, id = install_id }), 2)
+end
+
+local function decorate(c, headers)
+  if c.options.request_id ~= false then headers["X-Client-Request-ID"] = core.uuid() end
+end
+
+return provider.module("keycard", m, decorate)
