@@ -15,7 +15,7 @@ end
 function m.task(c, task_id)
   if type(task_id) ~= "string" or task_id == "" then usage("task needs a task id (a string)") end
   local body = c:body(c:send("task", { id = task_id }), 2)
-  return c:task(body, function() return m.task(c, task_id) end)
+  return c:make_task(body, function() return m.task(c, task_id) end)
 end
 
 -- filter: "state eq 'running'", a list of such strings, or { field = value, ... } (each
@@ -68,7 +68,7 @@ function m.tasks(c, opts)
     for _, item in ipairs(body.items or {}) do
       local obj = as_object(item, names)
       local id = obj.id
-      tasks[#tasks + 1] = c:task(obj, id and function() return m.task(c, id) end or nil)
+      tasks[#tasks + 1] = c:make_task(obj, id and function() return m.task(c, id) end or nil)
     end
     local token = type(body.metadata) == "table" and body.metadata.continue or nil
     if token == "" then token = nil end

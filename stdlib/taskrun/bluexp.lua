@@ -30,14 +30,14 @@ function m.job(c, job_id)
     error(core.error("not_found", string.format("bluexp: GET %s answered no job for %s; check "
       .. "the job id", res.url, job_id), { provider = "bluexp", status = res.status }), 2)
   end
-  return c:task(job, function() return m.job(c, job_id) end)
+  return c:make_task(job, function() return m.job(c, job_id) end)
 end
 
 function m.restore_jobs(c)
   local tasks = {}
   for i, job in ipairs(jobs_of(c:body(c:send("restore_status"), 2))) do
     local id = job.id
-    tasks[i] = c:task(job, function() return m.restore_job(c, id) end)
+    tasks[i] = c:make_task(job, function() return m.restore_job(c, id) end)
   end
   return tasks
 end

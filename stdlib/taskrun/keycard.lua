@@ -24,14 +24,14 @@ function m.catalog_task(c, zone_id, task_id)
     local location = res.headers.location or ""
     local ok, body = pcall(res.json, res)
     local raw = ok and type(body) == "table" and body or {}
-    local task = c:task({ id = raw.id or task_id, status = "completed",
+    local task = c:make_task({ id = raw.id or task_id, status = "completed",
       install_id = raw.install_id }, refresh)
     task.raw = raw
     task.install_url = location:match("^https?://") and location or (c.url .. location)
     task.install_id = location:match("/installs/([^/?#]+)") or task.install_id
     return task
   end
-  return c:task(c:body(res, 2), refresh)
+  return c:make_task(c:body(res, 2), refresh)
 end
 
 -- spec: { package_id = "...", inputs = {...}, version = N }. Returns the install's Task.
@@ -42,14 +42,14 @@ function m.install(c, zone_id, spec)
   end
   local body = c:body(c:send("install", { zone = zone_id }, { json = {
     package_id = spec.package_id, inputs = spec.inputs, version = spec.version } }), 2)
-  return c:task(body, function() return m.catalog_task(c, zone_id, body.id) end)
+  return c:make_task(body, function() return m.catalog_task(c, zone_id, body.id) end)
 end
 
 function m.uninstall(c, zone_id, install_id)
   required(zone_id, "uninstall", "a zone id")
   required(install_id, "uninstall", "an install id")
   local body = c:body(c:send("uninstall", { zone = zone_id, id = install_id }), 2)
-  return c:task(body, function() return m.catalog_task(c, zone_id, body.id) end)
+  return c:make_task(body, function() return m.catalog_task(c, zone_id, body.id) end)
 end
 
 -- The install a completed task points at (the 303's target), as the vendor object.

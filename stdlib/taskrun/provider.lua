@@ -146,7 +146,7 @@ function Client:body(res, level)
 end
 
 -- A Task from a vendor object; `refresh` gives a fresh one.
-function Client:task(obj, refresh)
+function Client:make_task(obj, refresh)
   local task = setmetatable(self.spec.task(obj), Task)
   refreshers[task] = refresh
   if task.status == "unknown" then warn_unknown(task) end

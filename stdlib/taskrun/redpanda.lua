@@ -31,12 +31,12 @@ function m.mount_task(c, id)
   local res = c:send("mount_task", { id = id })
   if res.status == 404 and LATE[c.seen[id]] then
     local seen = c.seen[id]
-    local task = c:task({ id = id, state = "STATE_FINISHED" }, function() return m.mount_task(c, id) end)
+    local task = c:make_task({ id = id, state = "STATE_FINISHED" }, function() return m.mount_task(c, id) end)
     task.message = "finished: the task was deleted after " .. seen .. " (inferred from a 404)"
     task.inferred = true
     return task
   end
-  local task = c:task(unwrap(c:body(res, 2)), function() return m.mount_task(c, id) end)
+  local task = c:make_task(unwrap(c:body(res, 2)), function() return m.mount_task(c, id) end)
   c.seen[id] = task.state
   return task
 end
@@ -47,7 +47,7 @@ function m.mount_tasks(c)
   local tasks = {}
   for i, obj in ipairs(list) do
     local id = obj.id
-    tasks[i] = c:task(obj, function() return m.mount_task(c, id) end)
+    tasks[i] = c:make_task(obj, function() return m.mount_task(c, id) end)
     c.seen[id] = tasks[i].state
   end
   return tasks
