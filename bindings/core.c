@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "bindings.h"
 #include "duration.h"
@@ -163,11 +164,26 @@ static int l_secret(lua_State *L) {
   return 1;
 }
 
+/* taskrun._core.on_interrupt(fn): [-1, +0] fn() returns what the run was doing (e.g. "waiting on
+ * bluexp task 7 (IN_PROGRESS, 2m)") for the message a signal or --timeout prints. */
+static int l_on_interrupt(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, TR_INTERRUPT_HOOK);
+  return 0;
+}
+
+/* taskrun._core.isatty(fd): [-1, +1] whether fd (2 = stderr) is a terminal. */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
 int luaopen_taskrun_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "sleep", l_sleep }, { "yield", l_yield }, { "now", l_now }, { "spawn", l_spawn },
     { "duration", l_duration }, { "error", tr_error_new_lua }, { "secret", l_secret },
-    { "uuid", l_uuid },
+    { "uuid", l_uuid }, { "on_interrupt", l_on_interrupt }, { "isatty", l_isatty },
     { NULL, NULL }
   };
   static const luaL_Reg log_funcs[] = {

@@ -29,13 +29,28 @@ static int report_main_failure(lua_State *L) {
   return code;
 }
 
+/* [-0, +0] Appends "; waiting on ..." from the runbook's interrupt hook, if it says anything. */
+static void describe_waits(lua_State *L, char *msg, size_t n) {
+  lua_getfield(L, LUA_REGISTRYINDEX, TR_INTERRUPT_HOOK);
+  if (lua_isfunction(L, -1) && lua_pcall(L, 0, 1, 0) == LUA_OK && lua_isstring(L, -1)) {
+    size_t used = strlen(msg);
+    snprintf(msg + used, n - used, " while %s", lua_tostring(L, -1));
+  }
+  lua_pop(L, 1);
+}
+
+static void cancelled(char *msg, size_t n, int tasks) {
+  size_t used = strlen(msg);
+  snprintf(msg + used, n - used, "; cancelled %d task%s", tasks, tasks == 1 ? "" : "s");
+}
+
 static const char *signal_name(int sig) {
   return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
 }
 
 int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_text) {
   double deadline = timeout > 0 ? tr_now() + timeout : -1;
-  char msg[256];
+  char msg[1024];
   tr_sched_spawn(L, nargs);
   lua_pop(L, 1);
   for (;;) {
@@ -49,17 +64,19 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
     if (tr_sched_live() == 0) break;
     int sig = tr_signals_pending();
     if (sig) {
+      snprintf(msg, sizeof msg, "interrupted by %s", signal_name(sig));
+      describe_waits(L, msg, sizeof msg);
       int n = tr_sched_cancel_all();
-      snprintf(msg, sizeof msg, "interrupted by %s; cancelled %d task%s", signal_name(sig), n,
-               n == 1 ? "" : "s");
+      cancelled(msg, sizeof msg, n);
       tr_log_report(msg, NULL);
       return 128 + sig;
     }
     double now = tr_now();
     if (deadline >= 0 && now >= deadline) {
+      snprintf(msg, sizeof msg, "--timeout %s ran out", timeout_text);
+      describe_waits(L, msg, sizeof msg);
       int n = tr_sched_cancel_all();
-      snprintf(msg, sizeof msg, "--timeout %s ran out; cancelled %d task%s", timeout_text, n,
-               n == 1 ? "" : "s");
+      cancelled(msg, sizeof msg, n);
       tr_log_report(msg, NULL);
       return TR_EXIT_TIMEOUT;
     }

@@ -59,6 +59,9 @@ int tr_sched_unjoined_failures(void);
 /* The current task's wait op, for the coroutine wrappers that must abandon it. */
 void tr_sched_abandon_current_op(void);
 
+/* Registry key of the Lua function that describes what the run waits on, for interrupts. */
+#define TR_INTERRUPT_HOOK "taskrun.interrupt_hook"
+
 /* The value the wait machinery yields; only the scheduler and the coroutine wrappers see it. */
 extern char tr_wait_sentinel;
 #define TR_SENTINEL ((void *)&tr_wait_sentinel)

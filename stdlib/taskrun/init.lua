@@ -16,6 +16,11 @@ local taskrun = {
   args = {},
 }
 
+-- Waiting lives in taskrun.wait; these load it on first use.
+function taskrun.wait(target, opts) return require("taskrun.wait").wait(target, opts) end
+function taskrun.wait_all(targets, opts) return require("taskrun.wait").wait_all(targets, opts) end
+function taskrun.wait_any(targets, opts) return require("taskrun.wait").wait_any(targets, opts) end
+
 local submodules = { http = true, json = true, redpanda = true, keycard = true, astra = true,
                      bluexp = true }
 

@@ -23,6 +23,12 @@ Task.__index = Task
 provider.Task = Task
 
 local refreshers = setmetatable({}, { __mode = "k" })
+local statuses = setmetatable({}, { __mode = "k" })   -- task -> HTTP status it came with
+
+-- The HTTP status of the response a Task was read from (for the wait's response counts).
+function provider.status_of(task)
+  return statuses[task]
+end
 
 -- A fresh snapshot of the same task.
 function Task:refresh()
@@ -31,6 +37,11 @@ function Task:refresh()
     fail("usage", string.format("%s task %s cannot be refreshed", self.provider, tostring(self.id)), nil, 2)
   end
   return refresh()
+end
+
+-- Waits for the task: taskrun.wait(task, opts).
+function Task:wait(opts)
+  return require("taskrun.wait").wait(self, opts)
 end
 
 function Task:__tostring()
@@ -97,8 +108,10 @@ function Client:send(op, vars, opts)
   for k, v in pairs(self.headers or {}) do headers[k] = v end
   if self.token then headers.Authorization = "Bearer " .. self.token end
   if self.decorate then self:decorate(headers) end
-  return http.request({ method = method, url = self.url .. path, headers = headers,
+  local res = http.request({ method = method, url = self.url .. path, headers = headers,
     query = opts.query, json = opts.json, timeout = self.timeout })
+  self.last_status = res.status
+  return res
 end
 
 -- A short, single-line excerpt of a body that is not the vendor's JSON (an HTML error page).
@@ -149,6 +162,7 @@ end
 function Client:make_task(obj, refresh)
   local task = setmetatable(self.spec.task(obj), Task)
   refreshers[task] = refresh
+  statuses[task] = self.last_status
   if task.status == "unknown" then warn_unknown(task) end
   return task
 end

@@ -1,0 +1,346 @@
+-- taskrun.wait, wait_all and wait_any: poll a Task until it is done, with one deadline,
+-- backoff with jitter, Retry-After, transient errors survived, and progress in the log.
+--
+-- Every poll is classified: a Task is progress; a transport error, 408, 429, 5xx or an
+-- undecodable body is transient (logged, polling goes on until the deadline); a 404 is "not
+-- there yet" for opts.not_found; 401/403 and other 4xx end the wait at once.
+local backoff = require("taskrun.backoff")
+local core = require("taskrun._core")
+local provider = require("taskrun.provider")
+
+local wait = {}
+
+local log = core.log
+local json_mode = core.log_format == "json"
+
+-- Text lines say it all in the message; JSON lines carry the fields for machines.
+local function event(level, message, fields)
+  log[level](message, json_mode and fields or nil)
+end
+
+-- ---- options ----------------------------------------------------------------------------
+
+local defaults = { timeout = 3600, interval = 2, max_interval = 30, backoff = 2, jitter = true,
+                   raise = true, stable = 1, not_found = 0, heartbeat = 30, max_retry_after = 300 }
+
+local function usage(msg)
+  error(core.error("usage", "taskrun.wait: " .. msg), 4)
+end
+
+local function check_options(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage("options must be a table") end
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(defaults) do o[k] = v end
+  for k, v in pairs(opts) do o[k] = v end
+  for _, k in ipairs({ "timeout", "interval", "max_interval", "not_found", "heartbeat",
+                       "max_retry_after" }) do
+    o[k] = core.duration(o[k])
+  end
+  if o.interval <= 0 then usage("interval must be more than 0") end
+  if o.max_interval < o.interval then usage("max_interval must be at least interval") end
+  if type(o.backoff) ~= "number" or o.backoff < 1 then usage("backoff must be a number >= 1") end
+  if math.type(o.stable) ~= "integer" or o.stable < 1 then usage("stable must be an integer >= 1") end
+  for _, k in ipairs({ "until", "on_change" }) do
+    if o[k] ~= nil and type(o[k]) ~= "function" then usage(k .. " must be a function") end
+  end
+  o["until"] = o["until"] or function(task) return task.done end
+  o.seed = o.seed or math.random(1, 0x7fffffff)
+  return o
+end
+
+-- ---- words --------------------------------------------------------------------------------
+
+local function human(seconds)
+  if seconds < 10 then return string.format("%.1fs", seconds) end
+  seconds = math.floor(seconds + 0.5)
+  local h, m, s = seconds // 3600, seconds % 3600 // 60, seconds % 60
+  if h > 0 then return string.format("%dh%02dm%02ds", h, m, s) end
+  if m > 0 then return string.format("%dm%02ds", m, s) end
+  return string.format("%ds", s)
+end
+wait.human = human
+
+local function label_of(task, fallback)
+  if type(task) == "table" and task.provider then
+    return string.format("%s task %s", task.provider, tostring(task.id))
+  end
+  return fallback or "the target"
+end
+
+local function state_words(task)
+  if not task then return "no state seen" end
+  local s = string.format("%s (%s", tostring(task.state), task.status)
+  if task.progress then s = s .. string.format(", %s%%", tostring(task.progress)) end
+  return s .. ")"
+end
+
+-- "14x 200, 2x 503, 1x 429", most frequent first.
+local function counts_words(counts)
+  local list = {}
+  for what, n in pairs(counts) do list[#list + 1] = { what, n } end
+  table.sort(list, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+  for i, e in ipairs(list) do list[i] = string.format("%dx %s", e[2], e[1]) end
+  return #list > 0 and table.concat(list, ", ") or "none"
+end
+
+-- ---- classifying a failed poll ------------------------------------------------------------
+
+local function classify(err)
+  if type(err) ~= "table" then return "fatal" end
+  local kind, status = err.kind, err.status
+  if kind == "transport" then return "transient", err.cause or "transport" end
+  if kind == "decode" then return "transient", "bad body" end
+  if kind == "http" and (status == 408 or status == 429 or (status or 0) >= 500) then
+    return "transient", tostring(status)
+  end
+  if kind == "not_found" then return "not_found", "404" end
+  return "fatal"
+end
+
+-- ---- the interrupt message ----------------------------------------------------------------
+
+local active = {}   -- wait state -> true, for "what was being waited on" at SIGINT/SIGTERM
+
+core.on_interrupt(function()
+  local parts = {}
+  for w in pairs(active) do
+    parts[#parts + 1] = string.format("%s (%s, %s)", w.label, state_words(w.task),
+      human(core.now() - w.started))
+  end
+  table.sort(parts)
+  if #parts == 0 then return nil end
+  if #parts > 5 then
+    parts = { parts[1], parts[2], parts[3], string.format("and %d more", #parts - 3) }
+  end
+  return "waiting on " .. table.concat(parts, ", ")
+end)
+
+-- ---- one wait -----------------------------------------------------------------------------
+
+local function fetcher(target)
+  if type(target) == "function" then return target, nil end
+  if type(target) == "table" and type(target.refresh) == "function" then
+    return function() return target:refresh() end, target
+  end
+  usage("the target must be a Task or a function returning a Task")
+end
+
+local function fail(kind, w, message, fields)
+  fields = fields or {}
+  fields.task = fields.task or w.task
+  fields.waited = core.now() - w.started
+  fields.polls = w.polls
+  fields.responses = w.counts
+  error(core.error(kind, message, fields), 0)
+end
+
+local function summary(w)
+  return string.format("%d poll%s in %s; responses: %s", w.polls, w.polls == 1 and "" or "s",
+    human(core.now() - w.started), counts_words(w.counts))
+end
+
+-- The end of a wait on a terminal or satisfying snapshot.
+local function finish(w, task, o, satisfied)
+  local fields = { event = "end", provider = task.provider, id = tostring(task.id),
+                   state = task.state, status = task.status, polls = w.polls,
+                   elapsed = human(core.now() - w.started) }
+  if satisfied and (task.ok or not task.done) then
+    event("info", string.format("%s: %s after %s", w.label, tostring(task.state), summary(w)),
+      fields)
+    return task
+  end
+  event("warn", string.format("%s: ended %s after %s", w.label, state_words(task), summary(w)),
+    fields)
+  if not o.raise then return task end
+  local kind = task.status == "cancelled" and "cancelled" or "failed"
+  local why = task.ok and "without meeting the until condition" or state_words(task)
+  fail(kind, w, string.format("%s ended %s%s; %s", w.label, why,
+    task.message and (": " .. task.message) or "", summary(w)))
+end
+
+local function note_change(w, task, o)
+  local before = w.last_state
+  w.last_state, w.last_log = task.state, core.now()
+  local fields = { event = "transition", provider = task.provider, id = tostring(task.id),
+                   from = before, to = task.state, progress = task.progress,
+                   elapsed = human(core.now() - w.started) }
+  local progress = task.progress and string.format(" %s%%", tostring(task.progress)) or ""
+  local change = before and (tostring(before) .. " -> ") or ""
+  event("info", string.format("%s: %s%s%s (%s)", w.label, change, tostring(task.state), progress,
+    fields.elapsed), fields)
+  if o.on_change then o.on_change(task) end
+end
+
+-- Polls once. Returns a fresh Task, or nil and the Retry-After of a transient failure.
+local function poll(w, fetch, o)
+  w.polls = w.polls + 1
+  local ok, res = pcall(fetch)
+  local now = core.now()
+  if ok then
+    if type(res) ~= "table" or res.status == nil then
+      usage("the target function must return a Task (got " .. type(res) .. ")")
+    end
+    local code = tostring(provider.status_of(res) or 200)
+    w.counts[code] = (w.counts[code] or 0) + 1
+    w.missing_since = nil
+    w.task, w.label = res, label_of(res, w.label)
+    return res
+  end
+  local class, reason = classify(res)
+  if class == "fatal" then
+    if type(res) == "table" and type(res.message) == "string" then
+      res.message = string.format("%s (while waiting on %s: %s)", res.message, w.label, summary(w))
+      res.task = res.task or w.task
+    end
+    error(res, 0)
+  end
+  w.counts[reason] = (w.counts[reason] or 0) + 1
+  if class == "not_found" then
+    w.missing_since = w.missing_since or now
+    if now - w.missing_since >= o.not_found then
+      res.message = string.format("%s (not there after %s of waiting; %s)", res.message,
+        human(now - w.missing_since), summary(w))
+      error(res, 0)
+    end
+  end
+  event("warn", string.format("%s: poll failed (%s), polling on: %s", w.label, reason,
+    tostring(res.message or res)), { event = "retry", reason = reason, polls = w.polls,
+    retry_after = res.retry_after })
+  return nil, res.retry_after
+end
+
+
+-- The delay before the next poll, or a timeout error.
+local function next_delay(w, o, delays, deadline, retry_after)
+  local now = core.now()
+  if now >= deadline then
+    fail("timeout", w, string.format("timed out after %s waiting on %s: last state %s; %s",
+      human(now - w.started), w.label, state_words(w.task), summary(w)))
+  end
+  local d = delays()
+  if retry_after then
+    local ra = math.min(retry_after, o.max_retry_after)
+    if now + ra > deadline then
+      fail("timeout", w, string.format("%s: the server asked to retry after %s, past the "
+        .. "deadline (%s left); last state %s; %s", w.label, human(ra), human(deadline - now),
+        state_words(w.task), summary(w)))
+    end
+    if ra > d then d = ra end
+  end
+  if now + d > deadline then d = deadline - now end
+  if now - w.last_log >= o.heartbeat and w.task then
+    w.last_log = now
+    event("info", string.format("%s: still %s after %s, %s left", w.label,
+      state_words(w.task), human(now - w.started), human(deadline - now)), { event = "heartbeat",
+      state = w.task.state, progress = w.task.progress, elapsed = human(now - w.started),
+      left = human(deadline - now) })
+  end
+  return d
+end
+
+local function run(w, fetch, o, deadline)
+  local delays = backoff.delays(o, o.seed)
+  local task = w.task
+  local fresh = not (task and task.done)   -- a terminal snapshot needs no request
+  local hits = 0
+  while true do
+    local retry_after
+    if fresh then
+      task, retry_after = poll(w, fetch, o)
+      if task then
+        event(json_mode and "info" or "debug", w.label .. ": poll", { event = "poll",
+          provider = task.provider, id = tostring(task.id), state = task.state, polls = w.polls })
+      end
+    end
+    fresh = true
+    task = task or w.task
+    if task and task.state ~= w.last_state then note_change(w, task, o) end
+    if task then
+      local satisfied = o["until"](task) and true or false
+      hits = satisfied and hits + 1 or 0
+      -- A terminal task will not change again: `stable` cannot apply to it.
+      if hits >= o.stable or task.done then return finish(w, task, o, satisfied) end
+    end
+    core.sleep(next_delay(w, o, delays, deadline, retry_after))
+  end
+end
+
+local function wait_one(target, o, deadline)
+  local fetch, first = fetcher(target)
+  local w = { label = label_of(first, o.name), task = first, started = core.now(), polls = 0,
+              counts = {}, last_log = core.now() }
+  w.last_state = nil
+  active[w] = true
+  local guard <close> = setmetatable({}, { __close = function() active[w] = nil end })
+  return run(w, fetch, o, deadline or (w.started + o.timeout))
+end
+
+-- taskrun.wait(target, opts) -> Task
+function wait.wait(target, opts)
+  return wait_one(target, check_options(opts))
+end
+
+-- ---- many waits ---------------------------------------------------------------------------
+
+-- Runs one wait per target as tasks under one deadline. `decide(i, ok, result)` sees each end
+-- and returns true to stop the others.
+local function fan_out(targets, o, decide)
+  if type(targets) ~= "table" or #targets == 0 then usage("targets must be a non-empty list") end
+  local deadline = core.now() + o.timeout
+  local handles = {}
+  for i, target in ipairs(targets) do
+    handles[i] = core.spawn(function()
+      local ok, result = pcall(wait_one, target, o, deadline)
+      if decide(i, ok, result) then
+        for j, h in ipairs(handles) do
+          if j ~= i then h:cancel() end
+        end
+      end
+    end)
+  end
+  for _, h in ipairs(handles) do pcall(h.join, h) end
+end
+
+local function wrap_failure(err, i, total)
+  if type(err) ~= "table" then return err end
+  err.index = i
+  err.message = string.format("target %d of %d: %s", i, total, tostring(err.message))
+  return err
+end
+
+-- taskrun.wait_all(targets, opts) -> { Task... } in the order given; stops at the first
+-- failure (opts.fail_fast = false waits for every target first).
+function wait.wait_all(targets, opts)
+  local o = check_options(opts)
+  local results, first_err, first_i = {}, nil, nil
+  fan_out(targets, o, function(i, ok, result)
+    if ok then results[i] = result return false end
+    if not first_err then first_err, first_i = result, i end
+    return o.fail_fast ~= false
+  end)
+  if first_err then error(wrap_failure(first_err, first_i, #targets), 2) end
+  return results
+end
+
+-- taskrun.wait_any(targets, opts) -> Task, index: the first target to satisfy `until`. It
+-- fails only when every target has failed (with the first failure).
+function wait.wait_any(targets, opts)
+  local o = check_options(opts)
+  local winner, win_i, errs, first_i = nil, nil, 0, nil
+  local first_err
+  fan_out(targets, o, function(i, ok, result)
+    if ok and not winner then winner, win_i = result, i return true end
+    if not ok then
+      errs = errs + 1
+      if not first_err then first_err, first_i = result, i end
+      -- a timeout is shared by all: stop at the first one
+      return type(result) == "table" and result.kind == "timeout"
+    end
+    return false
+  end)
+  if winner then return winner, win_i end
+  error(wrap_failure(first_err, first_i, #targets), 2)
+end
+
+return wait
