@@ -111,9 +111,24 @@ end
 function H.sim_env(sim, extra)
   local env = {
     TASKRUN_SIM_URL = sim.url,
+    REDPANDA_DATAPLANE_URL = sim.url, REDPANDA_TOKEN = "sim-redpanda-token",
+    KEYCARD_API_URL = sim.url, KEYCARD_TOKEN = "sim-keycard-token",
+    ASTRA_URL = sim.url, ASTRA_TOKEN = "sim-astra-token",
+    ASTRA_ACCOUNT_ID = "8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e",
+    BLUEXP_URL = sim.url, BLUEXP_TOKEN = "sim-bluexp-token",
+    BLUEXP_ACCOUNT_ID = "account-sim00001", BLUEXP_AGENT_ID = "simAgent0001clients",
   }
   for k, v in pairs(extra or {}) do env[k] = v end
   return env
+end
+
+-- Runs a runbook under `taskrun --sim` with spec/support/simctl.lua loaded as `sim`.
+function H.run_sim(script, opts)
+  opts = opts or {}
+  opts.flags = opts.flags or {}
+  table.insert(opts.flags, 1, "--sim")
+  opts.script = 'local sim = dofile("spec/support/simctl.lua")\n' .. script
+  return H.run(opts)
 end
 
 return H
