@@ -37,10 +37,11 @@ all: taskrun taskrun-sim
 
 # The binaries at the top are copies of the current mode's build: always the mode asked for,
 # even when the other mode's copy is newer.
+# cp then mv: a running ./taskrun-sim (a spec's, a --sim run's) must not block the copy.
 taskrun: $(BUILD)/taskrun FORCE
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv $@.tmp $@; }
 taskrun-sim: $(BUILD)/taskrun-sim FORCE
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv $@.tmp $@; }
 FORCE:
 
 $(BUILD)/taskrun: $(TR_OBJS)

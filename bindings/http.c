@@ -275,6 +275,11 @@ static void set_method_and_body(lua_State *L, http_req *r, int opts) {
     tr_raise(L, "usage", "http: body must be a string (use json = {...} for a JSON body)");
   }
   lua_pop(L, 1);
+  /* libcurl resends a request once when a reused connection turns out dead. Harmless for a
+   * GET; a POST must never be repeated (no vendor here has idempotency keys): give every
+   * other method a connection of its own. */
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
   if (strcmp(r->method, "HEAD") == 0) curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
   else if (strcmp(r->method, "GET") != 0 || body)
     curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);

@@ -22,6 +22,10 @@ function sim.fault(spec)
   return admin("POST", "/_sim/faults", spec)
 end
 
+function sim.clear_faults()
+  admin("DELETE", "/_sim/faults")
+end
+
 function sim.config(settings)
   return admin("POST", "/_sim/config", settings)
 end

@@ -33,6 +33,10 @@ local function check_options(opts)
   local o = {}
   for k, v in pairs(defaults) do o[k] = v end
   for k, v in pairs(opts) do o[k] = v end
+  -- A long interval alone raises the cap with it, rather than being refused.
+  if opts.max_interval == nil and opts.interval ~= nil then
+    o.max_interval = math.max(core.duration(o.interval), defaults.max_interval)
+  end
   for _, k in ipairs({ "timeout", "interval", "max_interval", "not_found", "heartbeat",
                        "max_retry_after" }) do
     o[k] = core.duration(o[k])
@@ -105,7 +109,7 @@ local active = {}   -- wait state -> true, for "what was being waited on" at SIG
 core.on_interrupt(function()
   local parts = {}
   for w in pairs(active) do
-    parts[#parts + 1] = string.format("%s (%s, %s)", w.label, state_words(w.task),
+    parts[#parts + 1] = string.format("%s, %s for %s", w.label, state_words(w.task),
       human(core.now() - w.started))
   end
   table.sort(parts)
@@ -113,7 +117,7 @@ core.on_interrupt(function()
   if #parts > 5 then
     parts = { parts[1], parts[2], parts[3], string.format("and %d more", #parts - 3) }
   end
-  return "waiting on " .. table.concat(parts, ", ")
+  return "waiting on " .. table.concat(parts, "; ")
 end)
 
 -- ---- one wait -----------------------------------------------------------------------------
@@ -220,12 +224,14 @@ local function next_delay(w, o, delays, deadline, retry_after)
   end
   local d = delays()
   if retry_after then
-    local ra = math.min(retry_after, o.max_retry_after)
-    if now + ra > deadline then
+    -- Past the deadline, waiting is pointless: say so now. Otherwise clamp it, so a hostile
+    -- value cannot park a wait for longer than max_retry_after.
+    if now + retry_after > deadline then
       fail("timeout", w, string.format("%s: the server asked to retry after %s, past the "
-        .. "deadline (%s left); last state %s; %s", w.label, human(ra), human(deadline - now),
-        state_words(w.task), summary(w)))
+        .. "deadline (%s left); last state %s; %s", w.label, human(retry_after),
+        human(deadline - now), state_words(w.task), summary(w)))
     end
+    local ra = math.min(retry_after, o.max_retry_after)
     if ra > d then d = ra end
   end
   if now + d > deadline then d = deadline - now end
@@ -244,15 +250,10 @@ local function run(w, fetch, o, deadline)
   local task = w.task
   local fresh = not (task and task.done)   -- a terminal snapshot needs no request
   local hits = 0
+  if task then note_change(w, task, o) end
   while true do
     local retry_after
-    if fresh then
-      task, retry_after = poll(w, fetch, o)
-      if task then
-        event(json_mode and "info" or "debug", w.label .. ": poll", { event = "poll",
-          provider = task.provider, id = tostring(task.id), state = task.state, polls = w.polls })
-      end
-    end
+    if fresh then task, retry_after = poll(w, fetch, o) end
     fresh = true
     task = task or w.task
     if task and task.state ~= w.last_state then note_change(w, task, o) end
@@ -262,7 +263,11 @@ local function run(w, fetch, o, deadline)
       -- A terminal task will not change again: `stable` cannot apply to it.
       if hits >= o.stable or task.done then return finish(w, task, o, satisfied) end
     end
-    core.sleep(next_delay(w, o, delays, deadline, retry_after))
+    local d = next_delay(w, o, delays, deadline, retry_after)
+    event(json_mode and "info" or "debug", string.format("%s: poll %d, next in %s", w.label,
+      w.polls, human(d)), { event = "poll", provider = task and task.provider,
+      id = task and tostring(task.id), state = task and task.state, polls = w.polls, delay = d })
+    core.sleep(d)
   end
 end
 
