@@ -1,24 +1,9 @@
 -- taskrun-sim faults: given a fault rule, the runbook sees exactly that failure on exactly the
 -- requests the rule targets, and the next request is served normally.
 local H = require("harness")
-local cjson = require("cjson")
+local S = require("simspec")
 
-local PRELUDE = [[
-local http = require("taskrun.http")
-local json = require("taskrun.json")
-local base = os.getenv("TASKRUN_SIM_URL")
-local function admin(method, path, body)
-  local res = http.request({ method = method, url = base .. path, json = body })
-  if res.status >= 300 then error("admin " .. path .. ": " .. res.status .. " " .. res.body) end
-  return res:json()
-end
-local function emit(v) print(json.encode(v)) end
-local function seen(res)
-  local body = res.body
-  if (res.headers["content-type"] or ""):find("json") and body ~= "" then body = res:json() end
-  return { status = res.status, body = body, headers = res.headers }
-end
-admin("POST", "/_sim/reset")
+local run = S.runner([[
 local auth = { Authorization = "Bearer sim-redpanda-token" }
 local tasks = base .. "/v1/cloud-storage/mount-tasks"
 admin("POST", "/_sim/tasks", { provider = "redpanda", id = 7, mode = "poll" })
@@ -28,25 +13,12 @@ local function failure(fn, ...)
   local ok, err = pcall(fn, ...)
   return ok and "no error" or (err.kind .. " " .. tostring(err.cause))
 end
-]]
-
--- Runs script after the prelude; returns what it emitted, one decoded JSON value per line.
-local function run(sim, script)
-  local r = H.run({ script = PRELUDE .. script, env = H.sim_env(sim) })
-  assert.are.equal(0, r.code, r.stderr)
-  local out = {}
-  for line in r.stdout:gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
-  return out
-end
+]])
 
 describe("taskrun-sim faults", function()
   local sim
   setup(function() sim = H.start_sim() end)
-  teardown(function()
-    -- Exit 0 also means the sanitizer build found no leak and no error.
-    local r = sim.stop()
-    assert.are.equal(0, r.code, r.stderr)
-  end)
+  teardown(function() S.stop(sim) end)
 
   it("answers the next 2 GETs of one task with 429 and Retry-After in seconds, then serves it", function()
     local out = run(sim, [[

@@ -1,45 +1,17 @@
 -- taskrun-sim, Keycard: catalog tasks and installs as apis.md §2 describes them, driven from a
 -- runbook with taskrun.http. Tasks advance one state per poll, so nothing here waits on a clock.
 local H = require("harness")
-local cjson = require("cjson")
+local S = require("simspec")
 
-local PRELUDE = [[
-local http = require("taskrun.http")
-local json = require("taskrun.json")
-local base = os.getenv("TASKRUN_SIM_URL")
-local function admin(method, path, body)
-  local res = http.request({ method = method, url = base .. path, json = body })
-  if res.status >= 300 then error("admin " .. path .. ": " .. res.status .. " " .. res.body) end
-  return res:json()
-end
-local function emit(v) print(json.encode(v)) end
-local function seen(res)
-  local body = res.body
-  if (res.headers["content-type"] or ""):find("json") and body ~= "" then body = res:json() end
-  return { status = res.status, body = body, headers = res.headers }
-end
-admin("POST", "/_sim/reset")
+local run = S.runner([[
 local auth = { Authorization = "Bearer sim-keycard-token" }
 local zone = base .. "/zones/zone-a"
-]]
-
--- Runs script after the prelude; returns what it emitted, one decoded JSON value per line.
-local function run(sim, script)
-  local r = H.run({ script = PRELUDE .. script, env = H.sim_env(sim) })
-  assert.are.equal(0, r.code, r.stderr)
-  local out = {}
-  for line in r.stdout:gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
-  return out
-end
+]])
 
 describe("taskrun-sim Keycard", function()
   local sim
   setup(function() sim = H.start_sim() end)
-  teardown(function()
-    -- Exit 0 also means the sanitizer build found no leak and no error.
-    local r = sim.stop()
-    assert.are.equal(0, r.code, r.stderr)
-  end)
+  teardown(function() S.stop(sim) end)
 
   it("creates an install whose task is 200 while pending and running, then 303 to the install", function()
     local out = run(sim, [[

@@ -71,22 +71,12 @@ describe("taskrun.wait", function()
       for _, kind in ipairs({ "server_error", "rate_limit", "malformed_json" }) do
         sim.fault({ provider = "bluexp", path = JOBS, kind = kind, count = 1, retry_after = 0 })
       end
-      -- libcurl quietly resends a GET whose reused connection died, up to 5 times: drop
-      -- until 8 attempts were dropped (so at least one poll saw the reset), then heal.
-      sim.fault({ provider = "bluexp", path = JOBS, kind = "drop", skip = 3, count = -1 })
-      taskrun.spawn(function()
-        repeat
-          taskrun.sleep(0.01)
-          local drops = 0
-          for _, r in ipairs(sim.requests("/job/")) do
-            if r.fault == "drop" then drops = drops + 1 end
-          end
-        until drops >= 8
-        sim.clear_faults()
-      end)
+      -- libcurl quietly resends a GET once when its reused connection died, so one drop could
+      -- go unseen: eight in a row make sure the wait itself sees resets, then the server heals.
+      sim.fault({ provider = "bluexp", path = JOBS, kind = "drop", count = 8 })
       local t = taskrun.wait(first, fast)
       print(t.state)
-    ]], job:format('{ "PENDING", "IN_PROGRESS", "COMPLETED" }')))
+    ]], job:format('{ "PENDING", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED" }')))
     assert.are.equal("COMPLETED\n", out)
     assert.matches("poll failed (503)", r.stderr, 1, true)
     assert.matches("poll failed (429)", r.stderr, 1, true)

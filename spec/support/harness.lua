@@ -55,10 +55,15 @@ local function exit_code(ok, how, code)
   return code
 end
 
+-- A runbook that hangs must fail its spec, not stall the whole run: past this, timeout(1) ends
+-- it with code 124.
+local HANG_LIMIT = "120"
+
 -- Runs taskrun to completion: returns { code =, stdout =, stderr = }.
 function H.run(opts)
   local errpath = os.tmpname()
-  local p = assert(io.popen(taskrun_command(opts) .. " 2>" .. quote(errpath)
+  local p = assert(io.popen("timeout -k 5 " .. HANG_LIMIT .. " " .. taskrun_command(opts)
+    .. " 2>" .. quote(errpath)
     .. (opts.stdin and (" <" .. quote(H.write_tmp(opts.stdin))) or " </dev/null"), "r"))
   local out = p:read("a")
   local code = exit_code(p:close())
