@@ -36,22 +36,7 @@ static void describe(lua_State *L, int obj, int task) {
 
 /* problem+json: {"type","title","detail","status":"404","invalidParams":[{name,reason}]} */
 static void error_words(lua_State *L, int body) {
-  tr_push_pair(L, body, "title", "detail");
-  if (lua_isnil(L, -1)) return;
-  int words = lua_gettop(L);
-  if (lua_getfield(L, body, "invalidParams") == LUA_TTABLE) {
-    int params = lua_gettop(L);
-    for (lua_Integer i = 1; lua_rawgeti(L, params, i) == LUA_TTABLE; i++) {
-      tr_push_pair(L, lua_gettop(L), "name", "reason");
-      if (lua_isstring(L, -1)) {
-        lua_pushfstring(L, "%s (%s)", lua_tostring(L, words), lua_tostring(L, -1));
-        lua_replace(L, words);
-      }
-      lua_pop(L, 2);
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  tr_push_pair_with_items(L, body, "title", "detail", "invalidParams", "name", "reason");
 }
 
 const tr_provider tr_provider_astra = {

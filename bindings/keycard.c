@@ -28,22 +28,7 @@ static void describe(lua_State *L, int obj, int task) {
 
 /* {"status":404,"code":"not_found","message":"...","details":[{"field","message"}]} */
 static void error_words(lua_State *L, int body) {
-  tr_push_pair(L, body, "code", "message");
-  if (lua_isnil(L, -1)) return;
-  int words = lua_gettop(L);
-  if (lua_getfield(L, body, "details") == LUA_TTABLE) {
-    int details = lua_gettop(L);
-    for (lua_Integer i = 1; lua_rawgeti(L, details, i) == LUA_TTABLE; i++) {
-      tr_push_pair(L, lua_gettop(L), "field", "message");
-      if (lua_isstring(L, -1)) {
-        lua_pushfstring(L, "%s (%s)", lua_tostring(L, words), lua_tostring(L, -1));
-        lua_replace(L, words);
-      }
-      lua_pop(L, 2);
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  tr_push_pair_with_items(L, body, "code", "message", "details", "field", "message");
 }
 
 const tr_provider tr_provider_keycard = {

@@ -38,6 +38,26 @@ void tr_push_pair(lua_State *L, int body, const char *first, const char *second)
   lua_pop(L, 1);
 }
 
+void tr_push_pair_with_items(lua_State *L, int body, const char *first, const char *second,
+                             const char *list, const char *item1, const char *item2) {
+  tr_push_pair(L, body, first, second);
+  if (lua_isnil(L, -1)) return;
+  int words = lua_gettop(L);
+  if (lua_getfield(L, body, list) == LUA_TTABLE) {
+    int items = lua_gettop(L);
+    for (lua_Integer i = 1; lua_rawgeti(L, items, i) == LUA_TTABLE; i++) {
+      tr_push_pair(L, lua_gettop(L), item1, item2);
+      if (lua_isstring(L, -1)) {
+        lua_pushfstring(L, "%s (%s)", lua_tostring(L, words), lua_tostring(L, -1));
+        lua_replace(L, words);
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
 static const tr_provider *self(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
 }

@@ -45,5 +45,9 @@ void tr_copy_field(lua_State *L, int obj, const char *from, int task, const char
 void tr_set_message(lua_State *L, int obj, const char *field, int task);
 /* [-0, +1] Pushes "a: b" from two string fields of body (either may be missing), or nil. */
 void tr_push_pair(lua_State *L, int body, const char *first, const char *second);
+/* [-0, +1] Like tr_push_pair, then " (a: b)" for each table in body[list] from its item1 and
+ * item2 fields: the per-field reasons vendors attach to a validation error. */
+void tr_push_pair_with_items(lua_State *L, int body, const char *first, const char *second,
+                             const char *list, const char *item1, const char *item2);
 
 #endif
