@@ -5,10 +5,11 @@ local sleeper = [[
 local c <close> = setmetatable({}, { __close = function() print("main closed") end })
 taskrun.spawn(function()
   local d <close> = setmetatable({}, { __close = function() print("task closed") end })
+  -- Ready only once both <close> handlers exist: the spawned task runs when main sleeps.
+  print("ready")
+  io.stdout:flush()
   taskrun.sleep(60)
 end)
-print("ready")
-io.stdout:flush()
 taskrun.sleep(60)
 ]]
 
