@@ -20,11 +20,17 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
 PKGS := lua5.4 lua5.4-cjson libcurl
 SIM_PKGS := libmicrohttpd jansson
 
-TR_CFLAGS := $(BASEFLAGS) $(shell pkg-config --cflags $(PKGS)) -Iruntime -Ibindings \
-             -DTR_VERSION='"$(VERSION)"'
-TR_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
-SIM_CFLAGS := $(BASEFLAGS) $(shell pkg-config --cflags $(SIM_PKGS)) -Isim -pthread
-SIM_LIBS := $(shell pkg-config --libs $(SIM_PKGS)) -pthread -lm
+# `make deps` runs before the packages exist: ask pkg-config only when building.
+ifneq ($(MAKECMDGOALS),deps)
+  PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+  PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+  SIM_PKG_CFLAGS := $(shell pkg-config --cflags $(SIM_PKGS))
+  SIM_PKG_LIBS := $(shell pkg-config --libs $(SIM_PKGS))
+endif
+TR_CFLAGS := $(BASEFLAGS) $(PKG_CFLAGS) -Iruntime -Ibindings -DTR_VERSION='"$(VERSION)"'
+TR_LIBS := $(PKG_LIBS) -lm
+SIM_CFLAGS := $(BASEFLAGS) $(SIM_PKG_CFLAGS) -Isim -pthread
+SIM_LIBS := $(SIM_PKG_LIBS) -pthread -lm
 
 TR_SRCS := $(wildcard runtime/*.c) $(wildcard bindings/*.c)
 TR_OBJS := $(TR_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/stdlib_embed.o

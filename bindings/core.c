@@ -13,6 +13,7 @@
 #include "log.h"
 #include "loop.h"
 #include "sched.h"
+#include "status.h"
 #include "timer.h"
 
 /* ---- sleep ---- */
@@ -179,12 +180,44 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* ---- the live status block (runtime/status.c) ---- */
+
+/* taskrun._core.term_size(): [-0, +2] rows and columns of stderr's terminal (24, 80 when
+ * unknown). */
+static int l_term_size(lua_State *L) {
+  int rows, cols;
+  tr_status_term_size(&rows, &cols);
+  lua_pushinteger(L, rows);
+  lua_pushinteger(L, cols);
+  return 2;
+}
+
+/* taskrun._core.status(lines): [-1, +0, e] shows the list of strings as the live block at the
+ * bottom of stderr, or erases the block given nil or {}. Nothing happens when it is not live. */
+static int l_status(lua_State *L) {
+  const char *lines[256];
+  size_t n = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, 1);
+    /* The strings stay alive in the caller's table until tr_status_set has copied them. */
+    for (lua_Integer i = 1; i <= len && n < sizeof lines / sizeof lines[0]; i++) {
+      if (lua_rawgeti(L, 1, i) != LUA_TSTRING)
+        return luaL_error(L, "status: line %d is not a string", (int)i);
+      lines[n++] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  tr_status_set(lines, n);
+  return 0;
+}
+
 int luaopen_taskrun_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "sleep", l_sleep }, { "yield", l_yield }, { "now", l_now }, { "spawn", l_spawn },
     { "duration", l_duration }, { "error", tr_error_new_lua }, { "secret", l_secret },
     { "uuid", l_uuid }, { "on_interrupt", l_on_interrupt }, { "isatty", l_isatty },
-    { NULL, NULL }
+    { "term_size", l_term_size }, { "status", l_status }, { NULL, NULL }
   };
   static const luaL_Reg log_funcs[] = {
     { "debug", l_debug }, { "info", l_info }, { "warn", l_warn }, { "error", l_error },
@@ -201,5 +234,9 @@ int luaopen_taskrun_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushstring(L, tr_log_is_json() ? "json" : "text");
   lua_setfield(L, -2, "log_format");
+  lua_pushboolean(L, tr_status_live());
+  lua_setfield(L, -2, "status_live");
+  lua_pushboolean(L, tr_log_color());
+  lua_setfield(L, -2, "color");
   return 1;
 }

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "status.h"
 
 static struct {
   tr_log_level min;
@@ -30,6 +33,13 @@ int tr_log_enabled(tr_log_level level) {
 }
 
 int tr_log_is_json(void) { return lg.json; }
+
+int tr_log_is_quiet(void) { return lg.quiet; }
+
+int tr_log_color(void) {
+  const char *no = getenv("NO_COLOR");
+  return !lg.json && isatty(STDERR_FILENO) && !(no && *no);
+}
 
 int tr_log_parse_level(const char *name) {
   for (int i = 0; i < 4; i++)
@@ -136,7 +146,10 @@ static void emit(buf *b) {
   if (!b->p) return;
   size_t len = 0;
   char *safe = tr_redact(b->p, b->n, &len);
+  /* A live status block gives way for the line and comes back under it. */
+  tr_status_hide();
   if (safe) fputs(safe, stderr);
+  tr_status_show();
   free(safe);
   fflush(stderr);
   free(b->p);
@@ -168,8 +181,14 @@ static void format_line(buf *b, tr_log_level level, const char *msg, const tr_lo
     return;
   }
   char head[64];
-  snprintf(head, sizeof head, "%s %-5s ", ts, level == TR_LOG_WARN ? "WARN" :
-           level == TR_LOG_ERROR ? "ERROR" : level == TR_LOG_INFO ? "INFO" : "DEBUG");
+  const char *name = level == TR_LOG_WARN ? "WARN" : level == TR_LOG_ERROR ? "ERROR" :
+                     level == TR_LOG_INFO ? "INFO" : "DEBUG";
+  /* Only the level word, and only the two that ask for attention: yellow and red. */
+  const char *on = level == TR_LOG_WARN ? "\033[33m" : level == TR_LOG_ERROR ? "\033[31m" : "";
+  if (*on && tr_log_color())
+    snprintf(head, sizeof head, "%s %s%-5s\033[0m ", ts, on, name);
+  else
+    snprintf(head, sizeof head, "%s %-5s ", ts, name);
   puts_(b, head);
   puts_(b, msg);
   for (size_t i = 0; i < nf; i++) {

@@ -14,6 +14,10 @@ typedef struct {
 void tr_log_configure(tr_log_level min, int json, int quiet);
 int tr_log_enabled(tr_log_level level);
 int tr_log_is_json(void);
+int tr_log_is_quiet(void);
+/* Whether text lines may be coloured: stderr is a terminal and NO_COLOR is unset or empty
+ * (https://no-color.org). */
+int tr_log_color(void);
 /* Parses "debug", "info", "warn" or "error"; -1 otherwise. */
 int tr_log_parse_level(const char *name);
 

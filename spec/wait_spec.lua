@@ -287,7 +287,8 @@ describe("taskrun.wait_all and wait_any", function()
 end)
 
 describe("interrupting a wait", function()
-  it("SIGTERM exits 143 at once, saying what was being waited on", function()
+  -- A 30 s interval: the wait is asleep between polls when the signal comes.
+  local function interrupted(sig)
     local sim = H.start_sim()
     local p = H.spawn({ env = H.sim_env(sim), script = [[
       local sim = dofile("spec/support/simctl.lua")
@@ -297,10 +298,23 @@ describe("interrupting a wait", function()
       taskrun.wait(t, { interval = 30 })
     ]] })
     assert.are.equal("ready", p:line())
-    p:kill("TERM")
+    p:kill(sig)
     local r = p:wait()
     sim.stop()
+    return r
+  end
+
+  it("SIGTERM exits 143 at once, saying what was being waited on", function()
+    local r = interrupted("TERM")
     assert.are.equal(143, r.code)
     assert.matches("interrupted by SIGTERM while waiting on bluexp task [%w-]+, IN_PROGRESS %(running%) for", r.stderr)
+  end)
+
+  it("SIGINT exits 130 at once, saying what was being waited on", function()
+    local r = interrupted("INT")
+    assert.are.equal(130, r.code)
+    assert.matches("interrupted by SIGINT while waiting on bluexp task [%w-]+, "
+      .. "IN_PROGRESS %(running%) for", r.stderr)
+    assert.matches("; cancelled 1 task\n", r.stderr, 1, true)
   end)
 end)

@@ -7,6 +7,7 @@
 local backoff = require("taskrun.backoff")
 local core = require("taskrun._core")
 local provider = require("taskrun.provider")
+local status = require("taskrun.status")
 
 local wait = {}
 
@@ -107,6 +108,7 @@ end
 local active = {}   -- wait state -> true, for "what was being waited on" at SIGINT/SIGTERM
 
 core.on_interrupt(function()
+  status.stop()   -- before the message, so the block does not stay under it
   local parts = {}
   for w in pairs(active) do
     parts[#parts + 1] = string.format("%s, %s for %s", w.label, state_words(w.task),
@@ -235,7 +237,8 @@ local function next_delay(w, o, delays, deadline, retry_after)
     if ra > d then d = ra end
   end
   if now + d > deadline then d = deadline - now end
-  if now - w.last_log >= o.heartbeat and w.task then
+  -- On a terminal the live status block says the same, all the time.
+  if not status.live and now - w.last_log >= o.heartbeat and w.task then
     w.last_log = now
     event("info", string.format("%s: still %s after %s, %s left", w.label,
       state_words(w.task), human(now - w.started), human(deadline - now)), { event = "heartbeat",
@@ -276,9 +279,14 @@ local function wait_one(target, o, deadline)
   local w = { label = label_of(first, o.name), task = first, started = core.now(), polls = 0,
               counts = {}, last_log = core.now() }
   w.last_state = nil
+  w.deadline = deadline or (w.started + o.timeout)
   active[w] = true
-  local guard <close> = setmetatable({}, { __close = function() active[w] = nil end })
-  return run(w, fetch, o, deadline or (w.started + o.timeout))
+  status.add(w)
+  local guard <close> = setmetatable({}, { __close = function()
+    active[w] = nil
+    status.remove(w)
+  end })
+  return run(w, fetch, o, w.deadline)
 end
 
 -- taskrun.wait(target, opts) -> Task
