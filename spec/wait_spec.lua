@@ -199,12 +199,16 @@ describe("taskrun.wait", function()
   it("rejects bad options with kind usage", function()
     local out = ok([[
       for _, o in ipairs({ { interval = 0 }, { interval = 5, max_interval = 1 }, { backoff = 0.5 },
-                           { stable = 0 }, { ["until"] = 1 }, { timeout = "soon" } }) do
+                           { stable = 0 }, { ["until"] = 1 }, { timeout = "soon" },
+                           { timeout = 0 }, { jitter = "yes" }, { timout = "5m" } }) do
         io.write(select(2, pcall(taskrun.wait, function() end, o)).kind, " ")
       end
       print(select(2, pcall(taskrun.wait, 42)).kind)
+      print(tostring(select(2, pcall(taskrun.wait, function() end, { timout = "5m" }))))
     ]])
-    assert.are.equal("usage usage usage usage usage usage usage\n", out)
+    assert.are.equal("usage usage usage usage usage usage usage usage usage usage\n"
+      .. 'usage: taskrun.wait: unknown option "timout" (see the README\'s table of wait '
+      .. "options)\n", out)
   end)
 
   it("logs each state change as one line, and JSON events with --log-format json", function()

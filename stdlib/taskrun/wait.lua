@@ -28,9 +28,20 @@ local function usage(msg)
   error(core.error("usage", "taskrun.wait: " .. msg), 4)
 end
 
+-- Options taken besides the defaults: a misspelt one ("timout") is refused, not ignored, or a
+-- cron job would wait an hour for a deadline nobody set.
+local extra_options = { ["until"] = true, on_change = true, seed = true, name = true,
+                        fail_fast = true }
+
 local function check_options(opts)
   if opts ~= nil and type(opts) ~= "table" then usage("options must be a table") end
   opts = opts or {}
+  for k in pairs(opts) do
+    if defaults[k] == nil and not extra_options[k] then
+      usage(string.format("unknown option %q (see the README's table of wait options)",
+        tostring(k)))
+    end
+  end
   local o = {}
   for k, v in pairs(defaults) do o[k] = v end
   for k, v in pairs(opts) do o[k] = v end
@@ -42,10 +53,14 @@ local function check_options(opts)
                        "max_retry_after" }) do
     o[k] = core.duration(o[k])
   end
+  if o.timeout <= 0 then usage("timeout must be more than 0") end
   if o.interval <= 0 then usage("interval must be more than 0") end
   if o.max_interval < o.interval then usage("max_interval must be at least interval") end
   if type(o.backoff) ~= "number" or o.backoff < 1 then usage("backoff must be a number >= 1") end
   if math.type(o.stable) ~= "integer" or o.stable < 1 then usage("stable must be an integer >= 1") end
+  for _, k in ipairs({ "jitter", "raise", "fail_fast" }) do
+    if o[k] ~= nil and type(o[k]) ~= "boolean" then usage(k .. " must be true or false") end
+  end
   for _, k in ipairs({ "until", "on_change" }) do
     if o[k] ~= nil and type(o[k]) ~= "function" then usage(k .. " must be a function") end
   end
