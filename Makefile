@@ -74,7 +74,10 @@ test: all
 	SANITIZE=$(SANITIZE) sh tools/run-specs
 
 bench: all
+	sh bench/startup.sh
 	sh bench/sim.sh
+	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 1000
+	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 10000
 
 demo: all
 	./taskrun --sim scripts/restore_then_mount.lua

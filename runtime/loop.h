@@ -11,6 +11,7 @@
 typedef struct tr_transfer tr_transfer;
 struct tr_transfer {
   void (*done)(tr_transfer *x, CURLcode rc);
+  void *shard;   /* the loop's own: which multi handle carries it */
 };
 
 /* Creates the epoll set and the wake pipe. Returns -1 with errno set on failure. */
@@ -18,9 +19,9 @@ int tr_loop_init(void);
 /* Tears everything down. Close the Lua state first: its __gc hooks remove their transfers. */
 void tr_loop_close(void);
 
-/* The multi handle, created on first use so runbooks without HTTP never load TLS. */
+/* The first multi handle, created on first use so runbooks without HTTP never load TLS. */
 CURLM *tr_loop_multi(void);
-/* Adds a configured easy handle. Returns a CURLMcode. */
+/* Adds a configured easy handle to a multi handle with room. Returns a CURLMcode. */
 int tr_loop_start_transfer(CURL *easy, tr_transfer *x);
 /* Removes it; harmless after completion or once the loop is gone. */
 void tr_loop_stop_transfer(CURL *easy);
