@@ -1,5 +1,7 @@
 /* Starting and stopping the simulator for --sim. The child dies with us even if we are killed
- * outright (PR_SET_PDEATHSIG), so a run never leaves a simulator behind. */
+ * outright (PR_SET_PDEATHSIG), so a run never leaves a simulator behind. A runbook's os.exit()
+ * skips main's tr_sim_stop: an atexit hook stops and reaps the child then, or it would be left
+ * to init (a zombie where init does not reap, as in many containers). */
 #include "simlaunch.h"
 
 #include <errno.h>
@@ -62,6 +64,13 @@ static int read_url(int fd, char *url, size_t n) {
   return strncmp(url, "http://", 7) == 0 ? 0 : -1;
 }
 
+/* The simulator still running, for the atexit hook; NULL once stopped. */
+static tr_sim_child *running;
+
+static void stop_at_exit(void) {
+  if (running) tr_sim_stop(running);
+}
+
 int tr_sim_start(tr_sim_child *sim, const char *argv0) {
   char path[PATH_MAX + 16], url[256];
   int fds[2];
@@ -89,6 +98,9 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
   sim->pid = pid;
   sim->out = fds[0];
   tr_signals_watch_child(pid);
+  static int hooked;
+  if (!hooked) hooked = atexit(stop_at_exit) == 0;
+  running = sim;
   if (read_url(sim->out, url, sizeof url) != 0) {
     tr_log_report("--sim: taskrun-sim did not start (is it built? run make)", NULL);
     tr_sim_stop(sim);
@@ -108,4 +120,5 @@ void tr_sim_stop(tr_sim_child *sim) {
   close(sim->out);
   tr_signals_watch_child(0);
   sim->pid = 0;
+  if (running == sim) running = NULL;
 }

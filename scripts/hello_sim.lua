@@ -1,5 +1,5 @@
 -- hello_sim.lua: list the tasks of each vendor through raw HTTP, one request per vendor, all
--- four at once. Run it with `./taskrun --sim scripts/hello_sim.lua`: --sim starts a local
+-- four at once. Run it with `./taskrun --sim scripts/hello_sim.lua [LINGER]`: --sim starts a local
 -- taskrun-sim and sets the URL, token and account variables used below.
 local http = taskrun.http
 
@@ -44,4 +44,13 @@ local running = {}
 for i, v in ipairs(vendors) do running[i] = taskrun.spawn(v[2]) end
 for i, v in ipairs(vendors) do
   print(string.format("%-22s %d", v[1], running[i]:join()))
+end
+
+-- With a duration (`./taskrun --sim scripts/hello_sim.lua 10m`) the simulator stays up that
+-- long, to try its API with curl from another terminal; Ctrl-C stops both.
+local linger = arg[1]
+if linger then
+  print(string.format("simulator at %s for %s; Ctrl-C to stop", env("TASKRUN_SIM_URL"), linger))
+  io.stdout:flush()
+  taskrun.sleep(linger)
 end

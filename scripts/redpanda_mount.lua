@@ -1,14 +1,15 @@
--- redpanda_mount.lua: mount topics from object storage and follow the mount task to its end.
--- Usage: taskrun redpanda_mount.lua TOPIC [TOPIC...]   (needs REDPANDA_DATAPLANE_URL, REDPANDA_TOKEN)
+-- redpanda_mount.lua: mount topics from object storage and wait until the mount task is done.
+-- Usage: taskrun redpanda_mount.lua [TOPIC...]   (default: orders)
+--   needs REDPANDA_DATAPLANE_URL, REDPANDA_TOKEN
+-- Try it without an account: ./taskrun --sim scripts/redpanda_mount.lua
 local redpanda = taskrun.redpanda
 
 local topics = #taskrun.args > 0 and taskrun.args or { "orders" }
 local task = redpanda.mount_topics(topics)
-print("mount task " .. task.id .. ": " .. task.state)
-while not task.done do
-  taskrun.sleep("500ms")
-  local before = task.state
-  task = task:refresh()
-  if task.state ~= before then print("mount task " .. task.id .. ": " .. task.state) end
-end
-print(task.ok and "mounted" or ("ended " .. task.status), task.message or "")
+
+-- Redpanda has no failed state (it retries for ever), so the deadline is what ends a stuck
+-- mount: exit 4. It also deletes a finished task; polling steadily (backoff = 1) sees
+-- STATE_EXECUTED or STATE_CUT_OVER first, and the 404 after them reads as finished.
+task = task:wait({ interval = "1s", backoff = 1, timeout = "1h" })
+print(string.format("mounted %s: mount task %d %s%s", table.concat(topics, ", "), task.id,
+  task.state, task.message and (" - " .. task.message) or ""))

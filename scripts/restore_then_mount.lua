@@ -1,53 +1,53 @@
--- restore_then_mount.lua: start a BlueXP restore, wait until it completes, then check a
--- Redpanda mount task. Try it with `./taskrun --sim scripts/restore_then_mount.lua`.
+-- restore_then_mount.lua: restore a volume from a BlueXP backup, wait until the restore has
+-- completed, then mount the topic "orders" from object storage in Redpanda (or follow a mount
+-- task that is already under way) and wait for that too.
 --
 -- Usage: taskrun restore_then_mount.lua [MOUNT_TASK_ID]
--- Without an id it mounts the topic "orders" and follows the new mount task.
+--   needs BLUEXP_URL, BLUEXP_TOKEN, BLUEXP_ACCOUNT_ID, BLUEXP_AGENT_ID,
+--         REDPANDA_DATAPLANE_URL, REDPANDA_TOKEN
+-- Try it without an account: ./taskrun --sim scripts/restore_then_mount.lua
+--
+-- Progress (each state change, retries, a heartbeat on long waits) is logged on stderr by
+-- taskrun.wait; stdout gets one result line per step, for a cron mail or the next command.
+-- Exit codes: 0 done, 3 a task failed or was cancelled, 4 a wait timed out, 5 a token was
+-- refused, 1 anything else (a mount task that is not there, the service unreachable).
 local bluexp, redpanda = taskrun.bluexp, taskrun.redpanda
 
--- Polls until the task is finished, printing each state change. (taskrun.wait does this with
--- backoff, jitter and deadlines once it lands; this loop is the plain version.)
-local function wait_done(task, every, limit)
-  local started = taskrun.now()
-  print(string.format("%s: %s", tostring(task.id), task.state))
-  while not task.done do
-    if taskrun.now() - started > taskrun.duration(limit) then
-      error(taskrun.error("timeout", string.format("%s task %s still %s after %s",
-        task.provider, tostring(task.id), task.state, limit)))
-    end
-    taskrun.sleep(every)
-    local last = task.state
-    task = task:refresh()
-    if task.state ~= last then
-      print(string.format("%s: %s -> %s", tostring(task.id), last, task.state))
-    end
-  end
-  return task
+local mount_task_id = arg[1]
+-- Say so now, not after a restore of several hours.
+if mount_task_id and not math.tointeger(tonumber(mount_task_id)) then
+  error(taskrun.error("usage", "MOUNT_TASK_ID must be a Redpanda mount task number, got "
+    .. mount_task_id))
 end
 
-local restore = bluexp.start_restore({ restore = {
-  type = "volume",
-  source = { ["working-environment-id"] = "VsaWorkingEnvironment-demo", ["volume-name"] = "vol1",
-             bucket = "backups", snapshot = "daily.0" },
-  target = { ["working-environment-id"] = "VsaWorkingEnvironment-demo", svm = "svm1",
-             ["volume-name"] = "vol1_restore" },
-} })
-taskrun.log.info("restore started", { job = restore.id })
-restore = wait_done(restore, "500ms", "10m")
-if not restore.ok then
-  error(taskrun.error("failed", "restore job " .. restore.id .. " ended " .. restore.state
-    .. (restore.message and (": " .. restore.message) or "")))
-end
+-- 1. The restore. Edit the source (which backup) and the target (where to) for your system.
+local source = { ["working-environment-id"] = "VsaWorkingEnvironment-demo",
+                 ["volume-name"] = "vol1", bucket = "backups", snapshot = "daily.0" }
+local target = { ["working-environment-id"] = "VsaWorkingEnvironment-demo", svm = "svm1",
+                 ["volume-name"] = "vol1_restore" }
+local restore = bluexp.start_restore({ restore = { type = "volume", source = source,
+                                                   target = target } })
+taskrun.log.info(string.format("restoring volume %s (snapshot %s) to %s/%s as job %s",
+  source["volume-name"], source.snapshot, target.svm, target["volume-name"], restore.id))
 
+-- Check every second at first, backing off to once a minute: a big restore takes hours.
+-- A FAILED job raises with BlueXP's own error text, so nothing below runs on a bad restore.
+restore = taskrun.wait(restore, { interval = "1s", max_interval = "1m", timeout = "6h" })
+print(string.format("restore job %s: %s", restore.id, restore.state))
+
+-- 2. The mount. Mount "orders" unless we were given a mount task to follow.
 local mount
-if arg[1] then
-  mount = redpanda.mount_task(arg[1])
+if mount_task_id then
+  mount = redpanda.mount_task(mount_task_id)
+  taskrun.log.info("following mount task " .. mount.id)
 else
   mount = redpanda.mount_topics({ "orders" })
+  taskrun.log.info("mounting topic orders as mount task " .. mount.id)
 end
-mount = wait_done(mount, "500ms", "10m")
-print(string.format("mount task %d: %s (%s)%s", mount.id, mount.state, mount.status,
+
+-- Redpanda deletes a mount task the moment it finishes: taskrun reads a 404 after
+-- STATE_EXECUTED or STATE_CUT_OVER as finished, so poll steadily (backoff = 1) to see one of
+-- those states before the task is gone.
+mount = mount:wait({ interval = "1s", backoff = 1, timeout = "1h" })
+print(string.format("mount task %d: %s%s", mount.id, mount.state,
   mount.message and (" - " .. mount.message) or ""))
-if not mount.ok then
-  error(taskrun.error("failed", "mount task " .. mount.id .. " ended " .. mount.state))
-end

@@ -121,6 +121,7 @@ describe("taskrun.wait", function()
     ]], job:format('{ "PENDING", "COMPLETED" }')))
     assert.are.equal(5, r.code)
     assert.matches("^auth\t2\n", r.stdout)
+    assert.matches("1 poll in [%d.]+s; responses: 1x 401", r.stderr)
   end)
 
   it("times out with exit 4, naming the last state, polls and response counts", function()

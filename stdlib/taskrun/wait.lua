@@ -210,6 +210,11 @@ local function poll(w, fetch, o)
   end
   local class, reason = classify(res)
   if class == "fatal" then
+    -- The answer that ends the wait is one of the responses seen: count it in the summary.
+    if type(res) == "table" and res.status then
+      local code = tostring(res.status)
+      w.counts[code] = (w.counts[code] or 0) + 1
+    end
     if type(res) == "table" and type(res.message) == "string" then
       res.message = string.format("%s (while waiting on %s: %s)", res.message, w.label, summary(w))
       res.task = res.task or w.task
