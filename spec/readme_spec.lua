@@ -1,0 +1,16 @@
+-- The README's first runbook is what a newcomer copies first: it must run as printed.
+local H = require("harness")
+
+describe("the README", function()
+  it("has a first runbook that runs green under taskrun --sim", function()
+    local readme = H.read_file("README.md")
+    local section = readme:match("## A first runbook\n(.-)\n## ")
+    assert.is_truthy(section, "no '## A first runbook' section")
+    local code = section:match("```lua\n(.-)```")
+    assert.is_truthy(code, "no lua block in the first-runbook section")
+    local r = H.run({ flags = { "--sim" }, script = code })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^[%w-]+\tCOMPLETED\n$", r.stdout)
+    assert.matches("PENDING %-> COMPLETED", r.stderr)
+  end)
+end)
