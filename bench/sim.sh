@@ -32,8 +32,10 @@ if [ -z "$url" ]; then
 fi
 
 # A task that stays in one state, so every GET is a 200 with the same body.
-curl -sf -X POST "$url/_sim/tasks" \
-  -d '{"provider":"redpanda","id":7,"steps":["STATE_EXECUTING"]}' >/dev/null
+# (Made with taskrun itself: curl is not among the build's packages.)
+./taskrun -e 'local res = taskrun.http.post(arg[1] .. "/_sim/tasks", { json = { provider = "redpanda",
+  id = 7, steps = { "STATE_EXECUTING" } } })
+  assert(res.status == 201, "the simulator refused the task: " .. res.status .. " " .. res.body)' "$url"
 target="$url/v1/cloud-storage/mount-tasks/7"
 
 echo "taskrun-sim GET /v1/cloud-storage/mount-tasks/7, $DURATION per run, sim threads" \
