@@ -129,8 +129,9 @@ local hints = {
   client = "check the request",
 }
 
--- Raises the error a non-2xx response means, in the vendor's own words.
-function Client:raise(res, fields, level)
+-- Raises the error a non-2xx response means, in the vendor's own words; `hint` (optional)
+-- replaces the generic advice on what to do.
+function Client:raise(res, fields, level, hint_text)
   local ok, body = pcall(json.decode, res.body)
   local words = ok and type(body) == "table" and self.spec.error_words(body) or excerpt(res.body)
   local kind, hint
@@ -144,7 +145,7 @@ function Client:raise(res, fields, level)
   local f = { provider = self.name, status = res.status, retry_after = res.retry_after }
   for k, v in pairs(fields or {}) do f[k] = v end
   fail(kind, string.format("%s: %s %s answered %d: %s; %s", self.name, res.method, res.url,
-    res.status, words, hint), f, (level or 1) + 1)
+    res.status, words, hint_text or hint), f, (level or 1) + 1)
 end
 
 -- The JSON body of a 2xx response; kind "decode" when it is not JSON.

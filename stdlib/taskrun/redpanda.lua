@@ -36,6 +36,14 @@ function m.mount_task(c, id)
     task.inferred = true
     return task
   end
+  if res.status == 404 and c.seen[id] then
+    -- Seen in progress, then gone: finished and deleted, or deleted by someone. Too early a
+    -- state to tell, so it stays an error, with what the operator needs to decide.
+    c:raise(res, nil, 2, string.format("mount task %d was last seen in %s and is gone: Redpanda "
+      .. "deletes a task once it finishes, but only after STATE_EXECUTED or STATE_CUT_OVER can "
+      .. "taskrun read that as success; check the topics, and poll more often (a smaller "
+      .. "max_interval) to catch the late states", id, c.seen[id]))
+  end
   local task = c:make_task(unwrap(c:body(res, 2)), function() return m.mount_task(c, id) end)
   c.seen[id] = task.state
   return task
