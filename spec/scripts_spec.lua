@@ -36,8 +36,8 @@ end
 -- the wait's progress on stderr. A new script needs an entry (a spec below says so).
 local EXPECT = {
   ["scripts/hello_sim.lua"] = function(r)
-    assert.are.equal("redpanda mount tasks   0\nkeycard catalog task   0\n"
-      .. "astra tasks            0\nbluexp restore jobs    0\n", r.stdout)
+    assert.are.equal("redpanda mount tasks   2\nkeycard catalog task   1\n"
+      .. "astra tasks            1\nbluexp restore jobs    3\n", r.stdout)
   end,
   ["scripts/astra_backup.lua"] = function(r)
     in_order(r.stderr, { "astra task [%x-]+: running 0%%", "%-> completed 100%%",
