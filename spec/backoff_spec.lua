@@ -22,8 +22,8 @@ describe("the wait's delay schedule", function()
     local _, a = delays(jittered, 42, 12)
     local _, b = delays(jittered, 42, 12)
     assert.are.equal(a, b)
-    assert.are.equal("2.000 3.321 4.444 14.795 28.132 20.034 27.969 23.492 25.897 18.727 "
-      .. "25.439 26.801\n", a)
+    assert.are.equal("3.921 3.978 5.497 8.299 25.476 28.884 24.929 17.362 25.022 20.927 "
+      .. "15.721 20.468\n", a)
   end)
 
   it("keeps every delay within [interval, max_interval], jitter on even at the cap", function()
@@ -44,6 +44,18 @@ describe("the wait's delay schedule", function()
     local a = delays(jittered, 1, 8)
     local b = delays(jittered, 2, 8)
     assert.are_not.same(a, b)
+  end)
+
+  it("jitters the first delay too, upward from interval toward the second rung", function()
+    local firsts = {}
+    for seed = 1, 20 do
+      local d = delays(jittered, seed, 1)[1]
+      assert.is_true(d >= 2 and d <= 4, "first delay " .. d .. " for seed " .. seed)
+      firsts[d] = true
+    end
+    local n = 0
+    for _ in pairs(firsts) do n = n + 1 end
+    assert.is_true(n >= 15, "first delays are not spread: " .. n .. " distinct of 20")
   end)
 
   it("grows by the backoff factor up to the cap without jitter", function()

@@ -2,6 +2,7 @@
 -- runbook sees this. Fast intervals keep the specs short; nothing here asserts a duration
 -- except the Retry-After gap, which can only be too short if the rule is broken.
 local H = require("harness")
+local cjson = require("cjson")
 
 -- The simulator's fault rules match a path prefix ending in '*'.
 local JOBS_PATH = '"/account/account-sim00001/providers/cloudmanager_cbs/api/v1/job/*"'
@@ -62,6 +63,28 @@ describe("taskrun.wait", function()
       distinct[d] = true
     end
     assert.is_true(next(distinct, next(distinct)) ~= nil, "all delays were equal")
+  end)
+
+  it("gives each target of wait_all delays of its own, so targets do not poll in step", function()
+    local _, r = ok(string.format([[
+      local a, b = %s, %s
+      taskrun.wait_all({ bluexp.job(a.id), bluexp.job(b.id) },
+        { interval = 0.01, max_interval = 0.08 })
+    ]], job:format('{ "PENDING", "PENDING", "PENDING", "PENDING", "COMPLETED" }'),
+        job:format('{ "PENDING", "PENDING", "PENDING", "PENDING", "COMPLETED" }')),
+      { flags = { "--log-format", "json" } })
+    local by_id = {}
+    for line in r.stderr:gmatch("[^\n]+") do
+      local ev = cjson.decode(line)
+      if ev.event == "poll" then
+        by_id[ev.id] = by_id[ev.id] or {}
+        table.insert(by_id[ev.id], ev.delay)
+      end
+    end
+    local seqs = {}
+    for _, list in pairs(by_id) do seqs[#seqs + 1] = table.concat(list, ",") end
+    assert.are.equal(2, #seqs, r.stderr)
+    assert.are_not.equal(seqs[1], seqs[2])
   end)
 
   it("survives 5xx, 429, a dropped connection and a malformed body, then succeeds", function()

@@ -6,23 +6,32 @@ local backoff = {}
 -- on every machine, independent of math.random's global state.
 function backoff.random(seed)
   local state = math.tointeger(seed) and (seed & 0xffffffff) or 0
-  if state == 0 then state = 0x9e3779b9 end
-  return function()
+  local function next_state()
     state = state ~ ((state << 13) & 0xffffffff)
     state = state ~ (state >> 17)
     state = state ~ ((state << 5) & 0xffffffff)
-    return state / 4294967296.0
+    return state
   end
+  -- xorshift's first outputs from nearby small seeds are nearly equal: scatter the seed with a
+  -- multiplicative hash and let a few rounds run, so seeds 1, 2, 3 give unrelated delays.
+  state = (state * 0x9e3779b1) & 0xffffffff
+  if state == 0 then state = 0x9e3779b9 end
+  for _ = 1, 4 do next_state() end
+  return function() return next_state() / 4294967296.0 end
 end
 
--- The n-th delay (n = 1 before the second poll): interval * backoff^(n-1), capped at
--- max_interval. With jitter it is scaled by a factor in [0.5, 1) drawn from r, and kept within
--- [interval, max_interval]: jitter stays on at the cap, so waits started together spread out.
+-- The n-th delay (n = 1 before the second poll): the rung interval * backoff^(n-1), capped at
+-- max_interval. With jitter it is drawn uniformly (from r in [0, 1)) from the upper half of the
+-- rung, never under interval: "equal jitter", which stays on at the cap. The first rung has no
+-- room under interval, so its draw reaches up toward the second rung instead: waits started
+-- together part at their second poll already, not only from the third.
 function backoff.delay(opts, n, r)
-  local base = opts.interval * opts.backoff ^ (n - 1)
-  if base ~= base or base > opts.max_interval then base = opts.max_interval end
-  if opts.jitter then base = base * (0.5 + 0.5 * r) end
-  return math.max(opts.interval, math.min(base, opts.max_interval))
+  local rung = opts.interval * opts.backoff ^ (n - 1)
+  if rung ~= rung or rung > opts.max_interval then rung = opts.max_interval end
+  if not opts.jitter then return rung end
+  local lo, hi = math.max(opts.interval, rung / 2), rung
+  if n == 1 then hi = math.min(opts.max_interval, opts.interval * opts.backoff) end
+  return lo + (hi - lo) * r
 end
 
 -- An iterator over the delays of one wait.

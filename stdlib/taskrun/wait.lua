@@ -65,7 +65,7 @@ local function check_options(opts)
     if o[k] ~= nil and type(o[k]) ~= "function" then usage(k .. " must be a function") end
   end
   o["until"] = o["until"] or function(task) return task.done end
-  o.seed = o.seed or math.random(1, 0x7fffffff)
+  if o.seed ~= nil and not math.tointeger(o.seed) then usage("seed must be an integer") end
   return o
 end
 
@@ -269,7 +269,7 @@ local function next_delay(w, o, delays, deadline, retry_after)
 end
 
 local function run(w, fetch, o, deadline)
-  local delays = backoff.delays(o, o.seed)
+  local delays = backoff.delays(o, w.seed)
   local task = w.task
   local fresh = not (task and task.done)   -- a terminal snapshot needs no request
   local hits = 0
@@ -294,10 +294,12 @@ local function run(w, fetch, o, deadline)
   end
 end
 
-local function wait_one(target, o, deadline)
+-- `seed`: the jitter's; each target of wait_all/wait_any gets its own, or they would all
+-- sleep the same delays and poll in step.
+local function wait_one(target, o, deadline, seed)
   local fetch, first = fetcher(target)
   local w = { label = label_of(first, o.name), task = first, started = core.now(), polls = 0,
-              counts = {}, last_log = core.now() }
+              counts = {}, last_log = core.now(), seed = seed or math.random(1, 0x7fffffff) }
   w.last_state = nil
   w.deadline = deadline or (w.started + o.timeout)
   active[w] = true
@@ -311,7 +313,8 @@ end
 
 -- taskrun.wait(target, opts) -> Task
 function wait.wait(target, opts)
-  return wait_one(target, check_options(opts))
+  local o = check_options(opts)
+  return wait_one(target, o, nil, o.seed)
 end
 
 -- ---- many waits ---------------------------------------------------------------------------
@@ -324,7 +327,7 @@ local function fan_out(targets, o, decide)
   local handles = {}
   for i, target in ipairs(targets) do
     handles[i] = core.spawn(function()
-      local ok, result = pcall(wait_one, target, o, deadline)
+      local ok, result = pcall(wait_one, target, o, deadline, o.seed and o.seed + i - 1)
       if decide(i, ok, result) then
         for j, h in ipairs(handles) do
           if j ~= i then h:cancel() end
