@@ -212,12 +212,25 @@ static int l_status(lua_State *L) {
   return 0;
 }
 
+/* taskrun._core.status_hide(), status_show(): [-0, +0] take the block off the screen and put
+ * it back, around a write to a stdout that shares the terminal. */
+static int l_status_hide(lua_State *L) {
+  tr_status_hide();
+  return 0;
+}
+
+static int l_status_show(lua_State *L) {
+  tr_status_show();
+  return 0;
+}
+
 int luaopen_taskrun_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "sleep", l_sleep }, { "yield", l_yield }, { "now", l_now }, { "spawn", l_spawn },
     { "duration", l_duration }, { "error", tr_error_new_lua }, { "secret", l_secret },
     { "uuid", l_uuid }, { "on_interrupt", l_on_interrupt }, { "isatty", l_isatty },
-    { "term_size", l_term_size }, { "status", l_status }, { NULL, NULL }
+    { "term_size", l_term_size }, { "status", l_status }, { "status_hide", l_status_hide },
+    { "status_show", l_status_show }, { NULL, NULL }
   };
   static const luaL_Reg log_funcs[] = {
     { "debug", l_debug }, { "info", l_info }, { "warn", l_warn }, { "error", l_error },

@@ -129,6 +129,32 @@ describe("the live status block", function()
     end
   end)
 
+  it("steps aside for the runbook's own prints to the same terminal", function()
+    -- on_change runs just after a transition line, with the block on the screen again.
+    local r = tty([[
+      local j = job({ "PENDING", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED" })
+      taskrun.wait(taskrun.bluexp.job(j.id), { interval = 0.05, max_interval = 0.05,
+        on_change = function(t)
+          print("changed to " .. t.state)
+          io.write("and written\n")
+          io.stdout:write("and written again\n")
+        end })
+    ]])
+    assert.are.equal(0, r.code, r.out)
+    local seen = 0
+    for _, line in ipairs(visible_lines(r.out)) do
+      -- nothing of the block on the same line: it was taken away for the write
+      if line:find("changed to", 1, true) then
+        assert.matches("^changed to [%u_]+$", line)
+        seen = seen + 1
+      elseif line:find("and written", 1, true) then
+        assert.is_true(line == "and written" or line == "and written again", line)
+        seen = seen + 1
+      end
+    end
+    assert.is_true(seen >= 9, "the runbook's lines are missing:\n" .. r.out)
+  end)
+
   it("is erased before the message when SIGTERM interrupts the wait", function()
     local p = assert(io.popen(tty_command([[
       local j = job({ "IN_PROGRESS" })
