@@ -81,56 +81,63 @@ json_t *sim_admin_add_faults(json_t *spec, char *err, size_t errsize)
   return ids;
 }
 
-static void do_tasks(sim_request *rq)
+static json_t *list_tasks(void)
+{
+  json_t *list = json_array();
+  sim_store_lock();
+  for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
+    json_array_append_new(list, sim_task_describe(t));
+  }
+  sim_store_unlock();
+  return list;
+}
+
+/* An admin collection: GET lists it, POST adds one item or an array of them, DELETE empties it. */
+typedef struct {
+  const char *list_key;   /* {"tasks": [...]} */
+  const char *added_key;  /* what a POST answers under */
+  json_t *(*list)(void);
+  json_t *(*add)(json_t *spec, char *err, size_t errsize);
+  void (*clear)(void);
+} admin_collection;
+
+static void do_collection(sim_request *rq, const admin_collection *c)
 {
   char err[256] = "bad request";
   if (strcmp(rq->method, "GET") == 0) {
-    json_t *list = json_array();
-    sim_store_lock();
-    for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
-      json_array_append_new(list, sim_task_describe(t));
-    }
-    sim_store_unlock();
-    sim_reply_json(rq, 200, NULL, json_pack("{s:o}", "tasks", list));
+    sim_reply_json(rq, 200, NULL, json_pack("{s:o}", c->list_key, c->list()));
   } else if (strcmp(rq->method, "DELETE") == 0) {
-    sim_store_clear();
+    c->clear();
     sim_reply_json(rq, 200, NULL, json_pack("{s:b}", "ok", 1));
   } else if (strcmp(rq->method, "POST") == 0) {
     json_t *spec = sim_request_json(rq);
-    json_t *made = spec ? sim_admin_create_tasks(spec, err, sizeof err) : NULL;
+    json_t *added = spec ? c->add(spec, err, sizeof err) : NULL;
     json_decref(spec);
-    if (!made) {
+    if (!added) {
       admin_error(rq, 400, spec ? err : "the body must be JSON");
       return;
     }
-    sim_reply_json(rq, 201, NULL, json_pack("{s:o}", "tasks", made));
+    sim_reply_json(rq, 201, NULL, json_pack("{s:o}", c->added_key, added));
   } else {
     admin_error(rq, 405, "method not allowed");
     sim_reply_header(rq, "Allow", "GET, POST, DELETE");
   }
 }
 
+static void do_tasks(sim_request *rq)
+{
+  static const admin_collection tasks = {
+    "tasks", "tasks", list_tasks, sim_admin_create_tasks, sim_store_clear
+  };
+  do_collection(rq, &tasks);
+}
+
 static void do_faults(sim_request *rq)
 {
-  char err[256] = "bad request";
-  if (strcmp(rq->method, "GET") == 0) {
-    sim_reply_json(rq, 200, NULL, json_pack("{s:o}", "faults", sim_faults_list()));
-  } else if (strcmp(rq->method, "DELETE") == 0) {
-    sim_faults_clear();
-    sim_reply_json(rq, 200, NULL, json_pack("{s:b}", "ok", 1));
-  } else if (strcmp(rq->method, "POST") == 0) {
-    json_t *spec = sim_request_json(rq);
-    json_t *ids = spec ? sim_admin_add_faults(spec, err, sizeof err) : NULL;
-    json_decref(spec);
-    if (!ids) {
-      admin_error(rq, 400, spec ? err : "the body must be JSON");
-      return;
-    }
-    sim_reply_json(rq, 201, NULL, json_pack("{s:o}", "ids", ids));
-  } else {
-    admin_error(rq, 405, "method not allowed");
-    sim_reply_header(rq, "Allow", "GET, POST, DELETE");
-  }
+  static const admin_collection faults = {
+    "faults", "ids", sim_faults_list, sim_admin_add_faults, sim_faults_clear
+  };
+  do_collection(rq, &faults);
 }
 
 static void do_requests(sim_request *rq)
