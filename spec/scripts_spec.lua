@@ -180,28 +180,6 @@ end
 -- signal that does not work fails the spec within a minute instead of hanging it.
 local LINGER = "60s"
 
--- Starts `./taskrun --sim scripts/hello_sim.lua LINGER` as H.spawn does, but in a session of its
--- own (setsid), so the test can signal its whole process group the way a terminal's Ctrl-C
--- does, without signalling busted. The shell popen starts is no group leader, so setsid
--- does not fork: the pid echoed is taskrun's.
-local function spawn_hello_in_session()
-  local errpath = os.tmpname()
-  local cmd = "setsid ./taskrun --sim scripts/hello_sim.lua " .. LINGER
-  local p = assert(io.popen("echo $$; exec " .. cmd .. " 2>" .. H.quote(errpath)
-    .. " </dev/null", "r"))
-  local proc = { pid = assert(tonumber(p:read("l"))) }
-  function proc:line() return p:read("l") end
-  function proc:kill(sig) os.execute("kill -" .. sig .. " " .. self.pid .. " 2>/dev/null") end
-  function proc:wait()
-    local rest = p:read("a")
-    local _, how, code = p:close()
-    local err = H.read_file(errpath)
-    os.remove(errpath)
-    return { code = how == "signal" and 128 + code or code, stdout = rest, stderr = err }
-  end
-  return proc
-end
-
 -- If the spec fails before the process was waited for, ends it rather than leave it lingering.
 local function cleanup(proc)
   local waited = false
@@ -247,7 +225,8 @@ describe("./taskrun --sim scripts/hello_sim.lua", function()
 
   it("on Ctrl-C (SIGINT to the whole process group) exits 130 and its simulator is gone",
     function()
-    local p = cleanup(spawn_hello_in_session())
+    local p = cleanup(H.spawn({ flags = { "--sim" }, script_path = "scripts/hello_sim.lua",
+                                args = { LINGER }, setsid = true }))
     until_lingering(p)
     -- setsid made taskrun the leader of a group of its own, which its simulator shares
     assert.are.equal(p.pid, proc_info(p.pid).pgrp)

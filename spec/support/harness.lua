@@ -91,8 +91,11 @@ local function spawn(cmd)
   return proc
 end
 
+-- opts.setsid: in a session of its own, so a spec can signal its whole process group the way a
+-- terminal's Ctrl-C does, without signalling busted. The shell popen starts is no group leader,
+-- so setsid does not fork: the pid is still taskrun's.
 function H.spawn(opts)
-  return spawn(taskrun_command(opts))
+  return spawn((opts.setsid and "setsid " or "") .. taskrun_command(opts))
 end
 
 -- Starts ./taskrun-sim on a free loopback port. Returns sim with .url and :stop().

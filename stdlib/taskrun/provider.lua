@@ -129,8 +129,8 @@ local hints = {
   client = "check the request",
 }
 
--- Raises the error a non-2xx response means, in the vendor's own words; `hint` (optional)
--- replaces the generic advice on what to do.
+-- Raises the error a non-2xx response means, in the vendor's own words; `hint_text`
+-- (optional) replaces the generic advice on what to do.
 function Client:raise(res, fields, level, hint_text)
   local ok, body = pcall(json.decode, res.body)
   local words = ok and type(body) == "table" and self.spec.error_words(body) or excerpt(res.body)

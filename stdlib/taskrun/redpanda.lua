@@ -29,20 +29,21 @@ local LATE = { STATE_CUT_OVER = true, STATE_EXECUTED = true }
 function m.mount_task(c, id)
   id = task_id(id, "mount_task")
   local res = c:send("mount_task", { id = id })
-  if res.status == 404 and LATE[c.seen[id]] then
-    local seen = c.seen[id]
-    local task = c:make_task({ id = id, state = "STATE_FINISHED" }, function() return m.mount_task(c, id) end)
-    task.message = "finished: the task was deleted after " .. seen .. " (inferred from a 404)"
-    task.inferred = true
-    return task
-  end
-  if res.status == 404 and c.seen[id] then
+  local seen = c.seen[id]
+  if res.status == 404 and seen then
+    if LATE[seen] then
+      local task = c:make_task({ id = id, state = "STATE_FINISHED" },
+        function() return m.mount_task(c, id) end)
+      task.message = "finished: the task was deleted after " .. seen .. " (inferred from a 404)"
+      task.inferred = true
+      return task
+    end
     -- Seen in progress, then gone: finished and deleted, or deleted by someone. Too early a
     -- state to tell, so it stays an error, with what the operator needs to decide.
     c:raise(res, nil, 2, string.format("mount task %d was last seen in %s and is gone: Redpanda "
       .. "deletes a task once it finishes, but only after STATE_EXECUTED or STATE_CUT_OVER can "
       .. "taskrun read that as success; check the topics, and poll more often (a smaller "
-      .. "max_interval) to catch the late states", id, c.seen[id]))
+      .. "max_interval) to catch the late states", id, seen))
   end
   local task = c:make_task(unwrap(c:body(res, 2)), function() return m.mount_task(c, id) end)
   c.seen[id] = task.state

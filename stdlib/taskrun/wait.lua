@@ -238,7 +238,8 @@ end
 
 
 -- The delay before the next poll, or a timeout error.
-local function next_delay(w, o, delays, deadline, retry_after)
+local function next_delay(w, o, delays, retry_after)
+  local deadline = w.deadline
   local now = core.now()
   if now >= deadline then
     fail("timeout", w, string.format("timed out after %s waiting on %s: last state %s; %s",
@@ -268,7 +269,7 @@ local function next_delay(w, o, delays, deadline, retry_after)
   return d
 end
 
-local function run(w, fetch, o, deadline)
+local function run(w, fetch, o)
   local delays = backoff.delays(o, w.seed)
   local task = w.task
   local fresh = not (task and task.done)   -- a terminal snapshot needs no request
@@ -286,7 +287,7 @@ local function run(w, fetch, o, deadline)
       -- A terminal task will not change again: `stable` cannot apply to it.
       if hits >= o.stable or task.done then return finish(w, task, o, satisfied) end
     end
-    local d = next_delay(w, o, delays, deadline, retry_after)
+    local d = next_delay(w, o, delays, retry_after)
     event(json_mode and "info" or "debug", string.format("%s: poll %d, next in %s", w.label,
       w.polls, human(d)), { event = "poll", provider = task and task.provider,
       id = task and tostring(task.id), state = task and task.state, polls = w.polls, delay = d })
@@ -300,7 +301,6 @@ local function wait_one(target, o, deadline, seed)
   local fetch, first = fetcher(target)
   local w = { label = label_of(first, o.name), task = first, started = core.now(), polls = 0,
               counts = {}, last_log = core.now(), seed = seed or math.random(1, 0x7fffffff) }
-  w.last_state = nil
   w.deadline = deadline or (w.started + o.timeout)
   active[w] = true
   status.add(w)
@@ -308,7 +308,7 @@ local function wait_one(target, o, deadline, seed)
     active[w] = nil
     status.remove(w)
   end })
-  return run(w, fetch, o, w.deadline)
+  return run(w, fetch, o)
 end
 
 -- taskrun.wait(target, opts) -> Task
