@@ -8,10 +8,12 @@ CC ?= cc
 ifeq ($(SANITIZE),1)
   BUILD := build/sanitize
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CHECKFLAGS := -DTR_CHECK_STACK
   OPT := -O1 -g
 else
   BUILD := build/release
   SANFLAGS :=
+  CHECKFLAGS :=
   OPT := -O2 -g
 endif
 
@@ -27,7 +29,7 @@ ifneq ($(MAKECMDGOALS),deps)
   SIM_PKG_CFLAGS := $(shell pkg-config --cflags $(SIM_PKGS))
   SIM_PKG_LIBS := $(shell pkg-config --libs $(SIM_PKGS))
 endif
-TR_CFLAGS := $(BASEFLAGS) $(PKG_CFLAGS) -Iruntime -Ibindings -DTR_VERSION='"$(VERSION)"'
+TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -Iruntime -Ibindings -DTR_VERSION='"$(VERSION)"'
 TR_LIBS := $(PKG_LIBS) -lm
 SIM_CFLAGS := $(BASEFLAGS) $(SIM_PKG_CFLAGS) -Isim -pthread
 SIM_LIBS := $(SIM_PKG_LIBS) -pthread -lm
