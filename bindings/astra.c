@@ -1,5 +1,6 @@
-/* NetApp Astra Control tasks (research/apis.md §3). `paused` can last forever: only the
- * caller's deadline ends it. */
+/* NetApp Astra Control tasks. `paused` can last forever: only the caller's deadline ends it.
+ * Vendor reference:
+ * https://docs.netapp.com/us-en/astra-automation/reference/get-accounts-core-v1-tasks.html */
 #include <lauxlib.h>
 
 #include "provider.h"

@@ -1,5 +1,6 @@
-/* NetApp BlueXP backup and recovery jobs (research/apis.md §4). `time` stays an integer (epoch
- * ms): taskrun.json keeps integral numbers integers. */
+/* NetApp BlueXP backup and recovery jobs. `time` stays an integer (epoch ms): taskrun.json
+ * keeps integral numbers integers. Vendor reference:
+ * https://docs.netapp.com/us-en/bluexp-automation/cbs/ */
 #include <lauxlib.h>
 
 #include "provider.h"

@@ -1,5 +1,6 @@
-/* Keycard catalog tasks (research/apis.md §2). A completed task answers 303 See Other to the
- * install; the Lua side reads it as success and never follows it. */
+/* Keycard catalog tasks. A completed task answers 303 See Other to the install; the Lua side
+ * reads it as success and never follows it. Vendor reference:
+ * https://docs.keycard.ai/api/resources/zones/subresources/catalog_tasks/ */
 #include <lauxlib.h>
 #include <string.h>
 

@@ -1,6 +1,11 @@
 /* A vendor task API described once: where it lives, how to reach it, what its states mean and
  * how its errors read. bindings/provider.c turns each descriptor into the Lua table that
- * stdlib/taskrun/provider.lua builds clients on. Adding a provider is one more descriptor. */
+ * stdlib/taskrun/provider.lua builds clients on.
+ *
+ * Adding a provider today takes five edits: its descriptor in bindings/NAME.c, the extern
+ * below, its entry in providers[] (bindings/provider.c), its methods in
+ * stdlib/taskrun/NAME.lua, and its name in init.lua's submodules (plus option_of in
+ * provider.lua when it reads extra variables). */
 #ifndef TR_PROVIDER_H
 #define TR_PROVIDER_H
 #include <lua.h>

@@ -1,5 +1,6 @@
-/* Redpanda Cloud data plane: mount tasks (research/apis.md §1). No failed state: errors are
- * retried by Redpanda forever, so only the caller's deadline ends a stuck task. */
+/* Redpanda Cloud data plane: mount tasks. No failed state: errors are retried by Redpanda
+ * forever, so only the caller's deadline ends a stuck task. Vendor reference:
+ * https://docs.redpanda.com/redpanda-cloud/manage/mountable-topics */
 #include <lauxlib.h>
 
 #include "provider.h"

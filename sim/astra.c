@@ -1,6 +1,6 @@
-/* NetApp Astra Control (apis.md §3): tasks with include/limit/filter/continue, problem+json
- * errors whose status is a string, and app backups that start an astra.backup task with an
- * astra.backup.prep child. */
+/* NetApp Astra Control (docs.netapp.com/us-en/astra-automation): tasks with
+ * include/limit/filter/continue, problem+json errors whose status is a string, and app backups
+ * that start an astra.backup task with an astra.backup.prep child. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

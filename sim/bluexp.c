@@ -1,5 +1,6 @@
-/* NetApp BlueXP backup and recovery (apis.md §4): restores answer 202 {"job-id"}, jobs carry
- * time as epoch milliseconds, x-agent-id is required, errors are {"error","message"}. */
+/* NetApp BlueXP backup and recovery (docs.netapp.com/us-en/bluexp-automation/cbs): restores
+ * answer 202 {"job-id"}, jobs carry time as epoch milliseconds, x-agent-id is required, errors
+ * are {"error","message"}. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
-/* Keycard catalog tasks (apis.md §2). A completed task answers 303 See Other to its install;
- * pending, running and failed tasks answer 200. Installs take their status from their tasks. */
+/* Keycard catalog tasks (docs.keycard.ai/api). A completed task answers 303 See Other to its
+ * install; pending, running and failed tasks answer 200. Installs take their status from their
+ * tasks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

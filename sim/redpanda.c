@@ -1,6 +1,7 @@
-/* Redpanda Cloud data plane: mount tasks (apis.md §1). google.rpc errors carry the code as an
- * enum name; a task that passed CUT_OVER is deleted, so its next GET is a 404. The same routes
- * under /v1alpha2 answer bare bodies, as that gateway still unwraps the task (apis.md §1.3). */
+/* Redpanda Cloud data plane: mount tasks (docs.redpanda.com: "Mountable topics" and the cloud
+ * data-plane API). google.rpc errors carry the code as an enum name; a task that passed CUT_OVER
+ * is deleted, so its next GET is a 404. The same routes under /v1alpha2 answer bare bodies, as
+ * that gateway still unwraps the task. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

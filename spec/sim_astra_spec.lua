@@ -1,5 +1,5 @@
--- taskrun-sim, NetApp Astra: tasks, include/limit/filter/continue and backups as apis.md §3
--- describes them, driven from a runbook with taskrun.http. Tasks advance one state per poll.
+-- taskrun-sim, NetApp Astra: tasks, include/limit/filter/continue and backups as the vendor
+-- documents them, driven from a runbook with taskrun.http. Tasks advance one state per poll.
 local H = require("harness")
 local S = require("simspec")
 local cjson = require("cjson")

@@ -1,4 +1,4 @@
--- taskrun-sim, NetApp BlueXP backup and recovery: restores and jobs as apis.md §4 describes them,
+-- taskrun-sim, NetApp BlueXP backup and recovery: restores and jobs as the vendor documents them,
 -- driven from a runbook with taskrun.http. Jobs advance one state per poll.
 local H = require("harness")
 local S = require("simspec")

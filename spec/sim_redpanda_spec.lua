@@ -1,4 +1,4 @@
--- taskrun-sim, Redpanda data plane: mount tasks as apis.md §1 describes them, driven from a
+-- taskrun-sim, Redpanda data plane: mount tasks as the vendor documents them, driven from a
 -- runbook with taskrun.http. Tasks advance one state per poll, so nothing here waits on a clock.
 local H = require("harness")
 local S = require("simspec")
