@@ -7,15 +7,25 @@
 local json = taskrun.json
 local budget = tonumber(arg[1] or "1")
 
+-- One Astra task as the API sends it: about 1 KB, strings with escapes, an id above 2^53.
+local TASK = table.concat({
+  '{"type":"application/astra-task","version":"1.1",',
+  '"id":"%08x-5b1e-4c1d-9a0e-6f2d1b3c4a5e","name":"backup-%d",',
+  '"summary":"Backup of app \\"payments\\"\\nin namespace prod","state":"running",',
+  '"stateUnready":[],"stateDetails":[{"type":"https://astra.netapp.io/stateDetails/3",',
+  '"title":"Copying","detail":"Copied 1234 of 5678 files"},',
+  '{"type":"https://astra.netapp.io/stateDetails/4","title":"Waiting for the snapshot",',
+  '"detail":"The volume snapshot of pvc-0a1b2c3d is not ready yet; retrying"}],',
+  '"percentDone":%d,"startTime":"2024-05-29T10:00:00Z","parentTaskID":"",',
+  '"childTasks":[%d,%d,%d],"sizeBytes":9007199254740993,"ratio":0.731,',
+  '"metadata":{"labels":[{"name":"astra.netapp.io/labels/read-only/triggerType",',
+  '"value":"manual"}],"creationTimestamp":"2024-05-29T10:00:00Z",',
+  '"modificationTimestamp":"2024-05-29T10:05:00Z",',
+  '"createdBy":"8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e"}}',
+})
+
 local function task(i)
-  return string.format([[{"type":"application/astra-task","version":"1.1","id":"%08x-5b1e-4c1d-9a0e-6f2d1b3c4a5e",
-"name":"backup-%d","summary":"Backup of app \"payments\"\nin namespace prod","state":"running",
-"stateUnready":[],"stateDetails":[{"type":"https://astra.netapp.io/stateDetails/3","title":"Copying",
-"detail":"Copied 1234 of 5678 files"},{"type":"https://astra.netapp.io/stateDetails/4","title":"Waiting for the snapshot","detail":"The volume snapshot of pvc-0a1b2c3d is not ready yet; retrying"}],"percentDone":%d,"startTime":"2024-05-29T10:00:00Z",
-"parentTaskID":"","childTasks":[%d,%d,%d],"sizeBytes":9007199254740993,"ratio":0.731,
-"metadata":{"labels":[{"name":"astra.netapp.io/labels/read-only/triggerType","value":"manual"}],
-"creationTimestamp":"2024-05-29T10:00:00Z","modificationTimestamp":"2024-05-29T10:05:00Z",
-"createdBy":"8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e"}}]], i, i, i % 100, i, i + 1, i + 2)
+  return string.format(TASK, i, i, i % 100, i, i + 1, i + 2)
 end
 
 local small = task(1)

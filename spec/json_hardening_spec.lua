@@ -12,15 +12,17 @@ describe("json.decode", function()
   it("decodes integers exactly, to the ends of 64 bits, never rounding an id above 2^53", function()
     assert.are.equal("9007199254740993\tinteger\t-9223372036854775808\t9223372036854775807\n"
       .. "x/9007199254740993\n", lua([[
-      local v = json.decode('{"id":9007199254740993,"lo":[-9223372036854775808,9223372036854775807]}')
+      local v = json.decode('{"id":9007199254740993,'
+        .. '"lo":[-9223372036854775808,9223372036854775807]}')
       print(v.id, math.type(v.id), v.lo[1], v.lo[2])
       print("x/" .. json.decode("[9007199254740993]")[1])
     ]]))
   end)
 
-  it("raises kind decode for an integer past 64 bits and for a number a double cannot hold", function()
+  it("raises kind decode for an integer past 64 bits and a number a double cannot hold", function()
     assert.are.equal(("decode\ttrue\n"):rep(4), lua([[
-      for _, s in ipairs({ "9223372036854775808", "[-9223372036854775809]", "1e400", '{"a":-1e400}' }) do
+      local texts = { "9223372036854775808", "[-9223372036854775809]", "1e400", '{"a":-1e400}' }
+      for _, s in ipairs(texts) do
         local ok, err = pcall(json.decode, s)
         print(err.kind, err.message:find("the number", 1, true) ~= nil)
       end
@@ -45,7 +47,8 @@ describe("json.decode", function()
   it("takes invalid UTF-8 in strings byte for byte, and refuses a lone surrogate escape", function()
     assert.are.equal("true\tdecode\té😀\n", lua([[
       local ok, err = pcall(json.decode, '"\\ud83d"')
-      print(json.decode('"\255\254"') == "\255\254", err.kind, json.decode('"\\u00e9\\ud83d\\ude00"'))
+      print(json.decode('"\255\254"') == "\255\254", err.kind,
+        json.decode('"\\u00e9\\ud83d\\ude00"'))
     ]]))
   end)
 
@@ -61,7 +64,8 @@ end)
 
 describe("json.encode", function()
   it("keeps keys that hold NUL apart", function()
-    assert.are.equal('{"a":1,"a\\u0000b":2}\n', lua([[print(json.encode({ a = 1, ["a\0b"] = 2 }))]]))
+    assert.are.equal('{"a":1,"a\\u0000b":2}\n',
+      lua([[print(json.encode({ a = 1, ["a\0b"] = 2 }))]]))
   end)
 
   it("says a sparse array is sparse, and mixed keys are mixed, and what to do", function()

@@ -14,8 +14,9 @@ end
 -- (which --sim itself would override); returns its stdout (exit 0 required).
 local function sim_env_ok(script, env)
   local sim = H.start_sim()
-  local r = H.run({ env = H.sim_env(sim, env), script = 'local sim = dofile("spec/support/simctl.lua")\n'
-    .. "local http = taskrun.http\n" .. script })
+  local r = H.run({ env = H.sim_env(sim, env),
+    script = 'local sim = dofile("spec/support/simctl.lua")\nlocal http = taskrun.http\n'
+      .. script })
   sim.stop()
   assert.are.equal(0, r.code, r.stderr)
   return r.stdout
@@ -50,7 +51,7 @@ describe("paths", function()
                restore_v1 = { "account" }, restore_v2 = { "account" }, restore_v3 = { "account" } },
   }
 
-  it("refuses a variable that is empty, '.', '..' or holds a control character, naming it", function()
+  it("refuses a variable that is empty, '.', '..' or holds a control character", function()
     local script = { "local specs = require('taskrun._provider')\nlocal ops = {" }
     for provider, list in pairs(ops) do
       for op, vars in pairs(list) do
@@ -76,7 +77,8 @@ describe("paths", function()
               and err.message:find("nothing was sent", 1, true) then
               refused = refused + 1
             else
-              print("not refused", provider, op, var, ("%q"):format(value), ok and err or err.message)
+              print("not refused", provider, op, var, ("%q"):format(value),
+                ok and err or err.message)
             end
           end
         end
@@ -122,7 +124,8 @@ describe("paths", function()
   it("quotes at most 80 bytes of a huge id, escaped, with its length", function()
     local r = H.run({ script = [[
       local specs = require("taskrun._provider")
-      local ok, err = pcall(specs.keycard.route, "uninstall", { zone = "z", id = ("\n"):rep(1000000) })
+      local huge = ("\n"):rep(1000000)
+      local ok, err = pcall(specs.keycard.route, "uninstall", { zone = "z", id = huge })
       print(err.kind, #err.message < 400, err.message:find('"\\n\\n\\n', 1, true) ~= nil,
         err.message:find("(1000000 bytes)", 1, true) ~= nil)
     ]] })
@@ -228,7 +231,8 @@ describe("response headers", function()
       print(task.status, task.install_id)
     ]] })
     stop()
-    assert.are.equal("303\t/zones/z1/installs/inst-42\ta, b\nsucceeded\tinst-42\n", r.stdout, r.stderr)
+    assert.are.equal("303\t/zones/z1/installs/inst-42\ta, b\nsucceeded\tinst-42\n", r.stdout,
+      r.stderr)
   end)
 
   it("keeps only the last response's headers after a redirect", function()
@@ -267,7 +271,8 @@ describe("messages", function()
   it("never echo the password of a URL that fails to parse", function()
     local r = H.run({ script = [[
       local ok, err = pcall(taskrun.http.get, "http://user:hunter2pw@exa mple.com/")
-      print(err.kind, err.message:find("hunter2pw", 1, true) == nil, err.message:find("***", 1, true) ~= nil)
+      print(err.kind, err.message:find("hunter2pw", 1, true) == nil,
+        err.message:find("***", 1, true) ~= nil)
     ]] })
     assert.are.equal("usage\ttrue\ttrue\n", r.stdout, r.stderr)
   end)
