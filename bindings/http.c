@@ -3,23 +3,34 @@
  * the waiting coroutine itself. stdlib/taskrun/http.lua adds get/post/..., JSON bodies and
  * res:json(). */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <strings.h>
 #include <curl/curl.h>
 #include <lauxlib.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bindings.h"
 #include "duration.h"
 #include "errors.h"
+#include "excerpt.h"
 #include "log.h"
 #include "loop.h"
 #include "sched.h"
+#include "stackcheck.h"
 #include "timer.h"
 
 #define REQ_MT "taskrun.http_request"
 #define DEFAULT_MAX_BODY (64u * 1024 * 1024)
+#define MAX_QUERY_KEYS 256
+/* A response's headers: vendors send a few dozen lines; past these it is broken or hostile. */
+#define MAX_HEADER_LINES 1000
+#define MAX_HEADER_BYTES (1024u * 1024)
 
 typedef struct {
   char *p;
@@ -31,9 +42,11 @@ typedef struct {
   tr_transfer xfer;
   CURL *easy;
   struct curl_slist *headers;
-  bytes body, head;       /* the response body, and the last response's header lines */
+  bytes body;             /* the response body */
   size_t max_body;
-  int too_large, in_flight;
+  size_t head_lines, head_bytes;   /* the last response's header lines so far, and their size */
+  int too_large, headers_too_large, in_flight;
+  int socket_errno;       /* why socket() failed, when it did: EMFILE is not a network error */
   CURLcode result;
   double started;
   char method[16];
@@ -65,9 +78,8 @@ static void req_release(http_req *r) {
   curl_slist_free_all(r->headers);
   r->headers = NULL;
   free(r->body.p);
-  free(r->head.p);
   free(r->safe_url);
-  r->body.p = r->head.p = r->safe_url = NULL;
+  r->body.p = r->safe_url = NULL;
 }
 
 static int req_gc(lua_State *L) {
@@ -87,12 +99,32 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   return bytes_add(&r->body, data, len) == 0 ? len : 0;
 }
 
+/* libcurl keeps the headers itself (read back with curl_easy_nextheader); this only counts the
+ * last response's lines and bytes, so that a server sending megabytes of headers is stopped
+ * early. curl_easy_nextheader counts a name's repeats over every stored header on each call:
+ * the cap also bounds that walk. */
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   http_req *r = ud;
   size_t len = size * n;
   /* A new status line starts a new response (after a redirect or a 100 Continue). */
-  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) r->head.n = 0;
-  return bytes_add(&r->head, data, len) == 0 ? len : 0;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) r->head_lines = r->head_bytes = 0;
+  r->head_lines++;
+  r->head_bytes += len;
+  if (r->head_lines > MAX_HEADER_LINES || r->head_bytes > MAX_HEADER_BYTES) {
+    r->headers_too_large = 1;
+    return 0;
+  }
+  return len;
+}
+
+/* libcurl's own socket() would fail with EMFILE and report only "Couldn't connect to server",
+ * with no errno in CURLINFO_OS_ERRNO: open the socket here to know why. CLOEXEC too, so a
+ * child the runbook starts never holds a connection. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+  http_req *r = ud;
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (fd < 0) r->socket_errno = errno;
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 static void on_done(tr_transfer *x, CURLcode rc) {
@@ -108,104 +140,174 @@ static void on_cancel(tr_op *op) {
   r->in_flight = 0;
 }
 
+/* ---- reading the options ---- */
+
+/* Each option is read exactly once, into a stack slot, before anything else: an __index that
+ * answers differently on each read cannot make a check and its use disagree. */
+enum { OPT_URL, OPT_QUERY, OPT_HEADERS, OPT_METHOD, OPT_BODY, OPT_TIMEOUT, OPT_CONNECT,
+       OPT_MAX_BODY, OPT_FOLLOW, OPT_COUNT };
+static const char *const option_names[OPT_COUNT] = {
+  "url", "query", "headers", "method", "body", "timeout", "connect_timeout", "max_body", "follow"
+};
+
+/* [-0, +OPT_COUNT, e] Pushes opts[name] for every option, in the order of the enum. */
+static void push_options(lua_State *L, int opts) {
+  TR_STACK_BEGIN(L);
+  luaL_checkstack(L, OPT_COUNT, "http.request");
+  for (int i = 0; i < OPT_COUNT; i++) lua_getfield(L, opts, option_names[i]);
+  TR_STACK_END(L, 0, OPT_COUNT);
+}
+
 /* ---- building the request ---- */
 
-/* Appends key=value, each percent-encoded by libcurl (a space becomes %20, never '+': APIs such
- * as Astra's filter expect %20). */
-static void add_query_value(lua_State *L, CURLU *u, const char *key, int idx) {
-  if (lua_type(L, idx) == LUA_TBOOLEAN) lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
-  else lua_pushvalue(L, idx);
-  char *k = curl_easy_escape(NULL, key, 0);
-  char *v = curl_easy_escape(NULL, lua_tostring(L, -1), (int)lua_rawlen(L, -1));
-  lua_pop(L, 1);
-  if (!k || !v) {
-    curl_free(k);
-    curl_free(v);
-    luaL_error(L, "out of memory");
-  }
-  lua_pushfstring(L, "%s=%s", k, v);
-  curl_free(k);
-  curl_free(v);
-  curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1), CURLU_APPENDQUERY);
-  lua_pop(L, 1);
+typedef struct {
+  const char *s;
+  size_t len;
+} query_key;
+
+static int compare_keys(const void *a, const void *b) {
+  const query_key *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static int compare_cstr(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+/* [-0, +1, m] Pushes libcurl's percent-encoding of s (a space becomes %20, never '+': APIs
+ * such as Astra's filter expect %20). */
+static void push_escaped(lua_State *L, const char *s, size_t len) {
+  TR_STACK_BEGIN(L);
+  char *esc = curl_easy_escape(NULL, s, (int)len);
+  if (!esc) luaL_error(L, "out of memory");
+  lua_pushstring(L, esc);
+  curl_free(esc);
+  TR_STACK_END(L, 0, 1);
 }
 
-static int is_query_scalar(lua_State *L, int idx) {
+/* [-0, +0, e] Appends "key=value" for the scalar at idx to the list of pieces at `parts`;
+ * raises kind "usage" for a value a query cannot hold. */
+static void add_query_piece(lua_State *L, int parts, const query_key *key, int idx) {
+  TR_STACK_BEGIN(L);
   int t = lua_type(L, idx);
-  return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
-}
-
-/* Raises for anything add_query cannot send, before any libcurl object exists to leak. */
-static void check_query(lua_State *L, int q) {
-  int n = 0;
-  lua_pushnil(L);
-  while (lua_next(L, q)) {
-    if (lua_type(L, -2) != LUA_TSTRING) tr_raise(L, "usage", "http: query keys must be strings");
-    if (++n > 256) tr_raise(L, "usage", "http: more than 256 query parameters");
-    int ok = is_query_scalar(L, -1);
-    if (lua_istable(L, -1)) {
-      ok = 1;
-      for (lua_Integer k = 1; lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
-        ok = ok && is_query_scalar(L, -1);
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
-    }
-    if (!ok)
-      tr_raise(L, "usage", "http: query parameter '%s' must be a string, number or boolean, "
-               "or a list of them", lua_tostring(L, -2));
-    lua_pop(L, 1);
+  if (t == LUA_TBOOLEAN) {
+    lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+  } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+  } else {
+    tr_push_excerpt(L, key->s, key->len);
+    tr_raise(L, "usage", "http: query parameter %s must be a string, number or boolean, or a "
+             "list of them", lua_tostring(L, -1));
   }
+  size_t vlen;
+  const char *v = lua_tolstring(L, -1, &vlen);   /* converts the copy, not the caller's value */
+  push_escaped(L, key->s, key->len);
+  lua_pushliteral(L, "=");
+  push_escaped(L, v, vlen);
+  lua_concat(L, 3);
+  lua_rawseti(L, parts, (lua_Integer)lua_rawlen(L, parts) + 1);
+  lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
 }
 
-/* query = { k = v, k2 = { v1, v2 } }: appended in key order, so the URL is repeatable. */
-static void add_query(lua_State *L, CURLU *u, int q) {
-  const char *keys[256];
+/* [-0, +1, e] query = { k = v, k2 = { v1, v2 } } as "k=v&k2=v1&k2=v2", keys in byte order so
+ * the URL is repeatable. Bounded by itself: never more than MAX_QUERY_KEYS keys, whatever the
+ * table holds. */
+static void push_query(lua_State *L, int q) {
+  TR_STACK_BEGIN(L);
+  query_key keys[MAX_QUERY_KEYS];
   size_t n = 0;
   lua_pushnil(L);
   while (lua_next(L, q)) {
     lua_pop(L, 1);
-    keys[n++] = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING) tr_raise(L, "usage", "http: query keys must be strings");
+    if (n == MAX_QUERY_KEYS)
+      tr_raise(L, "usage", "http: more than %d query parameters", MAX_QUERY_KEYS);
+    /* The key string stays alive in the table, which nothing changes while this runs. */
+    keys[n].s = lua_tolstring(L, -1, &keys[n].len);
+    n++;
   }
-  qsort(keys, n, sizeof keys[0], compare_cstr);
+  qsort(keys, n, sizeof keys[0], compare_keys);
+  lua_createtable(L, (int)n, 0);
+  int parts = lua_gettop(L);
   for (size_t i = 0; i < n; i++) {
-    lua_getfield(L, q, keys[i]);
-    if (lua_istable(L, -1)) {
-      for (lua_Integer k = 1; lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
-        add_query_value(L, u, keys[i], lua_gettop(L));
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    if (lua_rawget(L, q) == LUA_TTABLE) {
+      int list = lua_gettop(L);
+      for (lua_Integer k = 1; lua_rawgeti(L, list, k) != LUA_TNIL; k++) {
+        add_query_piece(L, parts, &keys[i], lua_gettop(L));
         lua_pop(L, 1);
       }
       lua_pop(L, 1);
     } else {
-      add_query_value(L, u, keys[i], lua_gettop(L));
+      add_query_piece(L, parts, &keys[i], lua_gettop(L));
     }
     lua_pop(L, 1);
   }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_Integer count = (lua_Integer)lua_rawlen(L, parts);
+  for (lua_Integer i = 1; i <= count; i++) {
+    if (i > 1) luaL_addchar(&b, '&');
+    lua_rawgeti(L, parts, i);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, parts);
+  TR_STACK_END(L, 0, 1);
 }
 
-/* Parses the URL, adds the query, and sets both URLs on the request. */
-static void set_url(lua_State *L, http_req *r, int opts) {
-  lua_getfield(L, opts, "url");
-  const char *url = lua_tostring(L, -1);
+/* [-0, +1, m] A URL for a message: its user and password masked (a URL that fails to parse may
+ * still carry them), quoted and capped. */
+static void push_url_for_message(lua_State *L, const char *url, size_t len) {
+  TR_STACK_BEGIN(L);
+  const char *scheme_end = NULL;
+  for (size_t i = 0; i + 2 < len && !scheme_end; i++)
+    if (memcmp(url + i, "://", 3) == 0) scheme_end = url + i + 3;
+  const char *start = scheme_end ? scheme_end : url, *end = start, *at = NULL;
+  while (end < url + len && *end != '/' && *end != '?' && *end != '#') {
+    if (*end == '@') at = end;
+    end++;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (at) {
+    luaL_addlstring(&b, url, (size_t)(start - url));
+    luaL_addstring(&b, "***");
+    luaL_addlstring(&b, at, (size_t)(url + len - at));
+  } else {
+    luaL_addlstring(&b, url, len);
+  }
+  luaL_pushresult(&b);
+  size_t mlen;
+  const char *masked = lua_tolstring(L, -1, &mlen);
+  tr_push_excerpt(L, masked, mlen);
+  lua_remove(L, -2);
+  TR_STACK_END(L, 0, 1);
+}
+
+/* [-0, +0, e] Parses the URL, adds the query, and sets both URLs on the request. */
+static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
+  TR_STACK_BEGIN(L);
+  size_t len;
+  const char *url = lua_type(L, url_idx) == LUA_TSTRING ? lua_tolstring(L, url_idx, &len) : NULL;
   if (!url) tr_raise(L, "usage", "http: the request needs a url (a string)");
-  lua_getfield(L, opts, "query");
-  if (lua_istable(L, -1)) check_query(L, lua_gettop(L));
-  else if (!lua_isnil(L, -1)) tr_raise(L, "usage", "http: query must be a table");
-  lua_pop(L, 1);
+  if (strlen(url) != len) {
+    push_url_for_message(L, url, len);
+    tr_raise(L, "usage", "http: bad URL %s: it holds a NUL byte", lua_tostring(L, -1));
+  }
+  /* The query string is built (and checked) before any libcurl object exists to leak. */
+  if (lua_istable(L, query_idx)) push_query(L, query_idx);
+  else if (lua_isnil(L, query_idx)) lua_pushliteral(L, "");
+  else tr_raise(L, "usage", "http: query must be a table");
+  const char *query = lua_tostring(L, -1);
   CURLU *u = curl_url();
   if (!u) luaL_error(L, "out of memory");
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  /* PATH_AS_IS: never fold "/./" or "/../" away; a path is sent as it was built. */
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS);
+  if (uc == CURLUE_OK && *query) uc = curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY);
   if (uc != CURLUE_OK) {
     curl_url_cleanup(u);
-    tr_raise(L, "usage", "http: bad URL \"%s\": %s", url, curl_url_strerror(uc));
+    push_url_for_message(L, url, len);
+    tr_raise(L, "usage", "http: bad URL %s: %s", lua_tostring(L, -1), curl_url_strerror(uc));
   }
-  lua_getfield(L, opts, "query");
-  if (lua_istable(L, -1)) add_query(L, u, lua_gettop(L));
-  lua_pop(L, 2);
   char *full = NULL, *safe = NULL;
   curl_url_get(u, CURLUPART_URL, &full, 0);
   curl_url_set(u, CURLUPART_USER, NULL, 0);
@@ -213,68 +315,111 @@ static void set_url(lua_State *L, http_req *r, int opts) {
   curl_url_get(u, CURLUPART_URL, &safe, 0);
   curl_url_cleanup(u);
   curl_easy_setopt(r->easy, CURLOPT_URL, full);
+  curl_easy_setopt(r->easy, CURLOPT_PATH_AS_IS, 1L);
   r->safe_url = safe ? strdup(safe) : NULL;
   curl_free(full);
   curl_free(safe);
+  lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
+}
+
+/* RFC 9110 tchar: what a header name or a method may hold. */
+static int is_token(const char *s, size_t len) {
+  if (len == 0) return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             (c && strchr("!#$%&'*+-.^_`|~", c));
+    if (!ok) return 0;
+  }
+  return 1;
 }
 
 static int is_authorization(const char *name) {
   return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "proxy-authorization") == 0;
 }
 
-static void set_headers(lua_State *L, http_req *r, int opts) {
-  lua_getfield(L, opts, "headers");
-  int h = lua_gettop(L);
+/* [-0, +0, e] Adds the headers at h (a table of name = value, or nil). A name that is not an
+ * HTTP token, or a value holding CR, LF or NUL, would forge headers or split the request: kind
+ * "usage", and the message names the header, never its value (it may be a credential). */
+static void set_headers(lua_State *L, http_req *r, int h) {
+  TR_STACK_BEGIN(L);
   if (lua_istable(L, h)) {
     lua_pushnil(L);
     while (lua_next(L, h)) {
-      const char *name = lua_tostring(L, -2);
-      const char *value = lua_tostring(L, -1);
-      if (lua_type(L, -2) != LUA_TSTRING || !value)
-        tr_raise(L, "usage", "http: headers must map names to strings");
+      size_t nlen, vlen;
+      const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &nlen) : NULL;
+      const char *value = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
+                          ? lua_tolstring(L, -1, &vlen) : NULL;
+      if (!name || !value) tr_raise(L, "usage", "http: headers must map names to strings");
       if (is_authorization(name)) {
         /* Never echo a credential: redact the whole value and the token after the scheme. */
         const char *space = strchr(value, ' ');
         tr_log_add_secret(value);
         if (space) tr_log_add_secret(space + 1);
       }
+      if (!is_token(name, nlen)) {
+        tr_push_excerpt(L, name, nlen);
+        tr_raise(L, "usage", "http: header name %s is not an HTTP token (letters, digits and "
+                 "!#$%%&'*+-.^_`|~); nothing was sent", lua_tostring(L, -1));
+      }
+      if (strcspn(value, "\r\n") != vlen) {
+        tr_push_excerpt(L, name, nlen);
+        tr_raise(L, "usage", "http: the value of header %s holds a CR, LF or NUL character, "
+                 "which would split the request; nothing was sent", lua_tostring(L, -1));
+      }
       /* "Name;" is libcurl's way to send a header with an empty value. */
       lua_pushfstring(L, *value ? "%s: %s" : "%s;", name, value);
-      r->headers = curl_slist_append(r->headers, lua_tostring(L, -1));
+      struct curl_slist *list = curl_slist_append(r->headers, lua_tostring(L, -1));
+      if (!list) luaL_error(L, "out of memory");
+      r->headers = list;
       lua_pop(L, 2);
     }
   }
-  lua_pop(L, 1);
   /* No "Expect: 100-continue" round trip before a body. */
-  r->headers = curl_slist_append(r->headers, "Expect:");
+  struct curl_slist *list = curl_slist_append(r->headers, "Expect:");
+  if (!list) luaL_error(L, "out of memory");
+  r->headers = list;
   curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+  TR_STACK_END(L, 0, 0);
 }
 
-static double opt_duration(lua_State *L, int opts, const char *key, double dflt) {
-  lua_getfield(L, opts, key);
-  double v = lua_isnil(L, -1) ? dflt : tr_check_duration(L, -1, key);
-  lua_pop(L, 1);
-  return v;
+/* [-0, +0, v] A timeout option in whole milliseconds: at least 1, never libcurl's 0 (which
+ * means no timeout at all). 0 or less is kind "usage". */
+static long timeout_ms(lua_State *L, int idx, const char *key, double dflt) {
+  double v = lua_isnil(L, idx) ? dflt : tr_check_duration(L, idx, key);
+  if (v <= 0)
+    tr_raise(L, "usage", "http: %s must be more than 0 (libcurl would read 0 as no timeout at "
+             "all); give e.g. \"30s\"", key);
+  double ms = ceil(v * 1000);
+  return ms < 1 ? 1 : (long)ms;
 }
 
-static void set_method_and_body(lua_State *L, http_req *r, int opts) {
-  lua_getfield(L, opts, "method");
-  const char *m = lua_isnil(L, -1) ? "GET" : lua_tostring(L, -1);
-  size_t i = 0;
-  for (; m && m[i] && i < sizeof r->method - 1; i++) r->method[i] = (char)toupper(m[i]);
-  r->method[i] = '\0';
-  if (!m || !i || m[i]) tr_raise(L, "usage", "http: bad method");
-  lua_pop(L, 1);
-  lua_getfield(L, opts, "body");
+/* [-0, +0, e] Sets the method (an HTTP token, upper-cased) and the body. */
+static void set_method_and_body(lua_State *L, http_req *r, int method_idx, int body_idx) {
+  TR_STACK_BEGIN(L);
+  size_t mlen = 3;
+  const char *m = lua_isnil(L, method_idx) ? "GET"
+                  : lua_type(L, method_idx) == LUA_TSTRING ? lua_tolstring(L, method_idx, &mlen)
+                  : NULL;
+  if (!m || mlen >= sizeof r->method || !is_token(m, mlen)) {
+    if (m) tr_push_excerpt(L, m, mlen);
+    else lua_pushfstring(L, "(a %s)", luaL_typename(L, method_idx));
+    tr_raise(L, "usage", "http: bad method %s: give one HTTP token of at most %d characters, "
+             "such as GET, POST or DELETE; nothing was sent", lua_tostring(L, -1),
+             (int)sizeof r->method - 1);
+  }
+  for (size_t i = 0; i < mlen; i++) r->method[i] = (char)toupper((unsigned char)m[i]);
+  r->method[mlen] = '\0';
   size_t len;
-  const char *body = lua_tolstring(L, -1, &len);
+  const char *body = lua_type(L, body_idx) == LUA_TSTRING ? lua_tolstring(L, body_idx, &len)
+                     : NULL;
   if (body) {
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
-  } else if (!lua_isnil(L, -1)) {
+  } else if (!lua_isnil(L, body_idx)) {
     tr_raise(L, "usage", "http: body must be a string (use json = {...} for a JSON body)");
   }
-  lua_pop(L, 1);
   /* libcurl resends a request once when a reused connection turns out dead. Harmless for a
    * GET; a POST must never be repeated (no vendor here has idempotency keys): give every
    * other method a connection of its own. */
@@ -283,6 +428,7 @@ static void set_method_and_body(lua_State *L, http_req *r, int opts) {
   if (strcmp(r->method, "HEAD") == 0) curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
   else if (strcmp(r->method, "GET") != 0 || body)
     curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);
+  TR_STACK_END(L, 0, 0);
 }
 
 static void set_tls(lua_State *L, http_req *r) {
@@ -296,22 +442,22 @@ static void set_tls(lua_State *L, http_req *r) {
   curl_easy_setopt(r->easy, CURLOPT_CAPATH, "/etc/ssl/certs");
 }
 
-static void configure(lua_State *L, http_req *r, int opts) {
+/* [-0, +0, e] Configures the transfer from the options read by push_options, at `o`. */
+static void configure(lua_State *L, http_req *r, int o) {
+  TR_STACK_BEGIN(L);
   CURL *e = r->easy;
-  set_url(L, r, opts);
-  set_method_and_body(L, r, opts);
-  set_headers(L, r, opts);
+  set_url(L, r, o + OPT_URL, o + OPT_QUERY);
+  set_method_and_body(L, r, o + OPT_METHOD, o + OPT_BODY);
+  set_headers(L, r, o + OPT_HEADERS);
   set_tls(L, r);
-  double timeout = opt_duration(L, opts, "timeout", 60);
-  double connect = opt_duration(L, opts, "connect_timeout", 10);
-  lua_getfield(L, opts, "max_body");
-  r->max_body = lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0
-                ? (size_t)lua_tointeger(L, -1) : DEFAULT_MAX_BODY;
-  lua_getfield(L, opts, "follow");
-  int follow = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect * 1000));
+  long timeout = timeout_ms(L, o + OPT_TIMEOUT, "timeout", 60);
+  long connect = timeout_ms(L, o + OPT_CONNECT, "connect_timeout", 10);
+  int m = o + OPT_MAX_BODY;
+  r->max_body = lua_isinteger(L, m) && lua_tointeger(L, m) > 0
+                ? (size_t)lua_tointeger(L, m) : DEFAULT_MAX_BODY;
+  int follow = lua_toboolean(L, o + OPT_FOLLOW);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)follow);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
@@ -326,39 +472,81 @@ static void configure(lua_State *L, http_req *r, int opts) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+  TR_STACK_END(L, 0, 0);
 }
 
 /* ---- the response ---- */
 
-/* [-0, +1] { name = value } from the header lines, names lower-cased, repeats joined by ", ". */
-static void push_headers(lua_State *L, http_req *r) {
+/* [-0, +1, m] Pushes s lower-cased. */
+static void push_lower(lua_State *L, const char *s) {
+  TR_STACK_BEGIN(L);
+  size_t len = strlen(s);
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, len);
+  for (size_t i = 0; i < len; i++) p[i] = (char)tolower((unsigned char)s[i]);
+  luaL_pushresultsize(&b, len);
+  TR_STACK_END(L, 0, 1);
+}
+
+/* [-0, +1, m] Pushes s without the spaces and tabs around it. */
+static void push_trimmed(lua_State *L, const char *s) {
+  TR_STACK_BEGIN(L);
+  while (*s == ' ' || *s == '\t') s++;
+  size_t len = strlen(s);
+  while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+  lua_pushlstring(L, s, len);
+  TR_STACK_END(L, 0, 1);
+}
+
+/* [-0, +1, m] { name = value } of the last response (after redirects and 1xx), read by
+ * libcurl's header API, which takes lines ending in CRLF or in LF alone. Names lower-cased;
+ * repeats joined by ", ", collected in lists first so joining stays linear. */
+static void push_headers(lua_State *L, CURL *easy) {
+  TR_STACK_BEGIN(L);
   lua_newtable(L);
-  char *line = r->head.p;
-  while (line && *line) {
-    char *end = strstr(line, "\r\n");
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    char *colon = memchr(line, ':', len);
-    if (colon && memcmp(line, "HTTP/", 5) != 0) {
-      for (char *c = line; c < colon; c++) *c = (char)tolower((unsigned char)*c);
-      const char *v = colon + 1;
-      const char *vend = line + len;
-      while (v < vend && (*v == ' ' || *v == '\t')) v++;
-      while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
-      lua_pushlstring(L, line, (size_t)(colon - line));
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, -3) == LUA_TSTRING) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(vend - v));
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(vend - v));
-      }
-      lua_rawset(L, -3);
+  int out = lua_gettop(L);
+  lua_newtable(L);
+  int repeats = out + 1;   /* name -> { value, value, ... } for names sent more than once */
+  struct curl_header *h = NULL;
+  while ((h = curl_easy_nextheader(easy, CURLH_HEADER, -1, h))) {
+    push_lower(L, h->name);
+    push_trimmed(L, h->value);
+    if (h->amount <= 1) {
+      lua_rawset(L, out);
+      continue;
     }
-    if (!end) break;
-    line = end + 2;
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, repeats) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -3);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, repeats);
+    }
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 2);
   }
+  lua_pushnil(L);
+  while (lua_next(L, repeats)) {
+    int list = lua_gettop(L);
+    lua_pushvalue(L, list - 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (i > 1) luaL_addstring(&b, ", ");
+      lua_rawgeti(L, list, i);
+      luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_rawset(L, out);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  TR_STACK_END(L, 0, 1);
 }
 
 static const char *transport_cause(CURLcode rc) {
@@ -374,9 +562,31 @@ static const char *transport_cause(CURLcode rc) {
   }
 }
 
+/* The soft limit on open files, for the message when it ran out. */
+static int fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur > INT_MAX) return -1;
+  return (int)rl.rlim_cur;
+}
+
+/* [-0, +0, v] Raises kind "transport" for a transfer that ended without a response. */
 static int raise_transport(lua_State *L, http_req *r) {
   const char *url = r->safe_url ? r->safe_url : "(url)";
-  if (r->too_large || r->result == CURLE_FILESIZE_EXCEEDED) {
+  long os_errno = r->socket_errno;
+  if (!os_errno) curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
+  if (r->headers_too_large) {
+    tr_push_error(L, "transport", "%s %s: the response has more than %d header lines or %d "
+                  "bytes of headers; the server or a proxy is misbehaving", r->method, url,
+                  MAX_HEADER_LINES, (int)MAX_HEADER_BYTES);
+    lua_pushliteral(L, "too_large");
+  } else if (os_errno == EMFILE || os_errno == ENFILE) {
+    /* libcurl says "Couldn't connect to server", which sends people to the network. */
+    tr_push_error(L, "transport", "%s %s failed: the process ran out of file descriptors "
+                  "(%s, limit %d); raise the limit (ulimit -n) or run fewer requests and waits "
+                  "at once", r->method, url, os_errno == EMFILE ? "EMFILE: too many open files"
+                  : "ENFILE: the system's file table is full", fd_limit());
+    lua_pushstring(L, transport_cause(r->result));
+  } else if (r->too_large || r->result == CURLE_FILESIZE_EXCEEDED) {
     lua_pushinteger(L, (lua_Integer)r->max_body);
     tr_push_error(L, "transport", "%s %s: the response is larger than the %s-byte cap; raise "
                   "max_body if it is expected", r->method, url, lua_tostring(L, -1));
@@ -415,7 +625,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "status");
-  push_headers(L, r);
+  push_headers(L, r->easy);
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.n);
   lua_setfield(L, -2, "body");
@@ -445,7 +655,8 @@ static int l_request(lua_State *L) {
     return luaL_error(L, "http: cannot initialise libcurl");
   r->op.cancel = on_cancel;
   r->xfer.done = on_done;
-  configure(L, r, 1);
+  push_options(L, 1);
+  configure(L, r, 3);
   lua_settop(L, 2);
   if (tr_sched_can_wait(L)) {
     tr_logf(TR_LOG_DEBUG, "http %s %s", r->method, r->safe_url ? r->safe_url : "");

@@ -1,8 +1,24 @@
-/* taskrun.json: decoding by Debian's lua-cjson, with integral numbers made Lua integers (cjson
- * 2.1.0 reads 42 as 42.0, so "x/" .. id would give "x/42.0"); encoding here, because cjson 2.1.0
- * formats every number through a double with 14 digits and cannot write an empty array. */
+/* taskrun.json: a decoder and an encoder of our own, building and reading Lua values directly.
+ *
+ * Decoding was lua-cjson's, with a second pass making integral numbers Lua integers. cjson reads
+ * every number through a double, so an id above 2^53 came back rounded (9007199254740993 as
+ * ...992), and it took 1e400 as inf. Exactness needs the digits, which only a parser has: a
+ * scan for long digit runs plus an exact re-parse would still be a second parser, used only on
+ * rare bodies and so barely tested. One small decoder is simpler, is what the fuzzer exercises,
+ * and is no slower (bench/json.lua: it also drops the integer pass over every table).
+ *
+ * Decoding rules: integers (no fraction, no exponent) become Lua integers, exactly, or kind
+ * "decode" when they do not fit 64 bits; other numbers are doubles, made integers when integral
+ * and in range (as before: "2.0" and "1e3" are 2 and 1000); a number a double cannot hold
+ * (1e400) is "decode"; -0 and -0.0 decode as the integer 0; a repeated key keeps its last value;
+ * nesting deeper than MAX_DEPTH is "decode"; strings are taken byte for byte, invalid UTF-8
+ * included (as cjson did), while \u escapes must be valid (a lone surrogate is "decode"). null
+ * is json.null, the NULL light userdata cjson uses too.
+ *
+ * Encoding is here because cjson 2.1.0 formats every number through a double with 14 digits and
+ * cannot write an empty array. */
+#include <errno.h>
 #include <lauxlib.h>
-#include <lua-cjson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +26,8 @@
 
 #include "bindings.h"
 #include "errors.h"
+#include "excerpt.h"
+#include "stackcheck.h"
 
 #define ARRAY_MT "taskrun.json.array"
 #define OUT_MT "taskrun.json.out"
@@ -17,48 +35,313 @@
 
 /* ---- decode ---- */
 
-static void integralize(lua_State *L, int idx, int depth) {
-  if (depth > MAX_DEPTH) return;
-  idx = lua_absindex(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-      double v = lua_tonumber(L, -1);
-      if (v == floor(v) && v >= -9.2233720368547758e18 && v < 9.2233720368547758e18) {
-        lua_pushvalue(L, -2);
-        lua_pushinteger(L, (lua_Integer)v);
-        lua_rawset(L, idx);   /* assigning an existing field is allowed during lua_next */
-      }
-    } else if (lua_type(L, -1) == LUA_TTABLE) {
-      integralize(L, -1, depth + 1);
-    }
-    lua_pop(L, 1);
+typedef struct {
+  lua_State *L;
+  const char *start, *p, *end;
+} reader;
+
+/* [-0, +0, v] Raises kind "decode" with the 1-based position of r->p and what was found. */
+static void decode_fail(reader *r, const char *what) {
+  lua_State *L = r->L;
+  lua_Integer pos = (lua_Integer)(r->p - r->start) + 1;
+  /* lua_pushfstring has no 64-bit format that the compiler's printf check accepts. */
+  lua_pushinteger(L, pos);
+  const char *at = lua_tostring(L, -1);
+  if (strncmp(what, "expected", 8) != 0) {   /* says itself what is wrong */
+    tr_push_error(L, "decode", "cannot decode JSON: %s at character %s", what, at);
+  } else if (r->p >= r->end) {
+    tr_push_error(L, "decode", "invalid JSON (%s): %s at the end (character %s)",
+                  r->end == r->start ? "empty body" : "malformed", what, at);
+  } else {
+    unsigned char c = (unsigned char)*r->p;
+    char found[16];
+    if (c > 0x20 && c < 0x7f) snprintf(found, sizeof found, "'%c'", c);
+    else snprintf(found, sizeof found, "byte 0x%02x", c);
+    tr_push_error(L, "decode", "invalid JSON (malformed): %s but found %s at character %s",
+                  what, found, at);
   }
+  lua_pushinteger(L, pos);
+  lua_setfield(L, -2, "position");
+  lua_error(L);
 }
 
-/* json.decode(s): [-1, +1, e] the value; raises kind "decode" with the position. */
+static void skip_space(reader *r) {
+  while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+    r->p++;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* [-0, +0, v] Raises kind "decode" for the number text [s, e), quoted (capped). */
+static void number_fail(reader *r, const char *s, const char *e, const char *why) {
+  tr_push_excerpt(r->L, s, (size_t)(e - s));
+  lua_pushfstring(r->L, "the number %s %s", lua_tostring(r->L, -1), why);
+  r->p = s;
+  decode_fail(r, lua_tostring(r->L, -1));
+}
+
+/* [-0, +1, v] A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static void decode_number(reader *r) {
+  TR_STACK_BEGIN(r->L);
+  const char *s = r->p;
+  const char *q = s;
+  int neg = 0, integral = 1;
+  if (q < r->end && *q == '-') { neg = 1; q++; }
+  if (q >= r->end || !is_digit(*q)) { r->p = q; decode_fail(r, "expected a digit"); }
+  if (*q == '0') q++;
+  else while (q < r->end && is_digit(*q)) q++;
+  const char *digits_end = q;
+  if (q < r->end && *q == '.') {
+    integral = 0;
+    q++;
+    if (q >= r->end || !is_digit(*q)) { r->p = q; decode_fail(r, "expected a digit after '.'"); }
+    while (q < r->end && is_digit(*q)) q++;
+  }
+  if (q < r->end && (*q == 'e' || *q == 'E')) {
+    integral = 0;
+    q++;
+    if (q < r->end && (*q == '+' || *q == '-')) q++;
+    if (q >= r->end || !is_digit(*q)) { r->p = q; decode_fail(r, "expected an exponent"); }
+    while (q < r->end && is_digit(*q)) q++;
+  }
+  if (integral) {
+    /* Exact: accumulate as unsigned, so that -9223372036854775808 fits too. */
+    unsigned long long limit = neg ? (unsigned long long)LUA_MAXINTEGER + 1 : LUA_MAXINTEGER;
+    unsigned long long v = 0;
+    for (const char *d = s + neg; d < digits_end; d++) {
+      unsigned digit = (unsigned)(*d - '0');
+      if (v > (limit - digit) / 10) number_fail(r, s, q, "does not fit a 64-bit integer "
+                                                "(taskrun never rounds one)");
+      v = v * 10 + digit;
+    }
+    lua_pushinteger(r->L, neg ? (lua_Integer)(0 - v) : (lua_Integer)v);
+  } else {
+    char buf[64];
+    char *tmp = NULL;
+    size_t len = (size_t)(q - s);
+    const char *text = buf;
+    if (len < sizeof buf) {
+      memcpy(buf, s, len);
+      buf[len] = '\0';
+    } else {
+      /* A long number (many digits): a Lua string is a NUL-terminated copy that cannot leak. */
+      lua_pushlstring(r->L, s, len);
+      text = lua_tostring(r->L, -1);
+    }
+    errno = 0;
+    double d = strtod(text, &tmp);
+    if (text != buf) lua_pop(r->L, 1);
+    if (!isfinite(d) || (errno == ERANGE && fabs(d) > 1))
+      number_fail(r, s, q, "is too large for a double");
+    /* Integral values become integers, as the README promises ("x/" .. 2.0 reads "x/2"). */
+    if (d == floor(d) && d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)
+      lua_pushinteger(r->L, (lua_Integer)d);
+    else
+      lua_pushnumber(r->L, d);
+  }
+  r->p = q;
+  TR_STACK_END(r->L, 0, 1);
+}
+
+static int hex4(const char *s, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = s[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp) {
+  if (cp < 0x80) { o[0] = (char)cp; return 1; }
+  if (cp < 0x800) {
+    o[0] = (char)(0xc0 | (cp >> 6));
+    o[1] = (char)(0x80 | (cp & 0x3f));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
+  }
+  o[0] = (char)(0xf0 | (cp >> 18));
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+  o[3] = (char)(0x80 | (cp & 0x3f));
+  return 4;
+}
+
+/* [-0, +1, v] A string; r->p is on the opening quote. Raw bytes are taken as they are (cjson
+ * did the same: a vendor's control character or invalid UTF-8 stays the vendor's). */
+static void decode_string(reader *r) {
+  TR_STACK_BEGIN(r->L);
+  const char *s = ++r->p;
+  const char *q = s;
+  while (q < r->end && *q != '"' && *q != '\\') q++;
+  if (q < r->end && *q == '"') {   /* no escape: the common case, one copy */
+    lua_pushlstring(r->L, s, (size_t)(q - s));
+    r->p = q + 1;
+    TR_STACK_END(r->L, 0, 1);
+    return;
+  }
+  /* With escapes the text only shrinks, so the raw string bounds its size: find its end. */
+  const char *e = q;
+  while (e < r->end && *e != '"') e += *e == '\\' ? 2 : 1;
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(r->L, &b, (size_t)((e < r->end ? e : r->end) - s));
+  size_t n = (size_t)(q - s);
+  memcpy(out, s, n);
+  while (1) {
+    if (q >= r->end) { r->p = q; decode_fail(r, "expected the end of a string"); }
+    char c = *q;
+    if (c == '"') break;
+    if (c != '\\') { out[n++] = c; q++; continue; }
+    r->p = q;
+    if (q + 1 >= r->end) { r->p = q + 1; decode_fail(r, "expected an escape"); }
+    q += 2;
+    switch (q[-1]) {
+      case '"': out[n++] = '"'; break;
+      case '\\': out[n++] = '\\'; break;
+      case '/': out[n++] = '/'; break;
+      case 'b': out[n++] = '\b'; break;
+      case 'f': out[n++] = '\f'; break;
+      case 'n': out[n++] = '\n'; break;
+      case 'r': out[n++] = '\r'; break;
+      case 't': out[n++] = '\t'; break;
+      case 'u': {
+        unsigned cp, lo = 0;
+        if (r->end - q < 4 || hex4(q, &cp) != 0) decode_fail(r, "expected \\u and 4 hex digits");
+        q += 4;
+        if (cp >= 0xdc00 && cp <= 0xdfff) decode_fail(r, "a \\u escape of a lone low surrogate");
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+          if (r->end - q < 6 || q[0] != '\\' || q[1] != 'u' || hex4(q + 2, &lo) != 0 ||
+              lo < 0xdc00 || lo > 0xdfff)
+            decode_fail(r, "a \\u escape of a high surrogate without its low half");
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          q += 6;
+        }
+        /* \uXXXX is 6 bytes of input for at most 3 of output; a pair 12 for 4. */
+        n += put_utf8(out + n, cp);
+        break;
+      }
+      default:
+        r->p = q - 1;
+        decode_fail(r, "expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u");
+    }
+  }
+  luaL_pushresultsize(&b, n);
+  r->p = q + 1;
+  TR_STACK_END(r->L, 0, 1);
+}
+
+static void decode_value(reader *r, int depth);
+
+static void expect_word(reader *r, const char *word, size_t len) {
+  if ((size_t)(r->end - r->p) < len || memcmp(r->p, word, len) != 0)
+    decode_fail(r, "expected a value");
+  r->p += len;
+}
+
+/* [-0, +1, v] An array; r->p is on '['. */
+static void decode_array(reader *r, int depth) {
+  TR_STACK_BEGIN(r->L);
+  lua_State *L = r->L;
+  r->p++;
+  lua_newtable(L);
+  skip_space(r);
+  if (r->p < r->end && *r->p == ']') {
+    r->p++;
+    TR_STACK_END(L, 0, 1);
+    return;
+  }
+  for (lua_Integer i = 1;; i++) {
+    decode_value(r, depth + 1);
+    lua_rawseti(L, -2, i);
+    skip_space(r);
+    if (r->p < r->end && *r->p == ',') { r->p++; continue; }
+    if (r->p < r->end && *r->p == ']') { r->p++; break; }
+    decode_fail(r, "expected ',' or ']'");
+  }
+  TR_STACK_END(L, 0, 1);
+}
+
+/* [-0, +1, v] An object; r->p is on '{'. A repeated key keeps its last value. */
+static void decode_object(reader *r, int depth) {
+  TR_STACK_BEGIN(r->L);
+  lua_State *L = r->L;
+  r->p++;
+  lua_newtable(L);
+  skip_space(r);
+  if (r->p < r->end && *r->p == '}') {
+    r->p++;
+    TR_STACK_END(L, 0, 1);
+    return;
+  }
+  while (1) {
+    skip_space(r);
+    if (r->p >= r->end || *r->p != '"') decode_fail(r, "expected a key (a string)");
+    decode_string(r);
+    skip_space(r);
+    if (r->p >= r->end || *r->p != ':') decode_fail(r, "expected ':'");
+    r->p++;
+    decode_value(r, depth + 1);
+    lua_rawset(L, -3);
+    skip_space(r);
+    if (r->p < r->end && *r->p == ',') { r->p++; continue; }
+    if (r->p < r->end && *r->p == '}') { r->p++; break; }
+    decode_fail(r, "expected ',' or '}'");
+  }
+  TR_STACK_END(L, 0, 1);
+}
+
+/* [-0, +1, v] Any value, after optional white space. */
+static void decode_value(reader *r, int depth) {
+  TR_STACK_BEGIN(r->L);
+  skip_space(r);
+  if (r->p >= r->end) decode_fail(r, "expected a value");
+  char c = *r->p;
+  if (c == '{' || c == '[') {
+    if (depth >= MAX_DEPTH) decode_fail(r, "nested deeper than 1000 levels");
+    luaL_checkstack(r->L, 4, "json.decode");
+    if (c == '{') decode_object(r, depth);
+    else decode_array(r, depth);
+  } else if (c == '"') {
+    decode_string(r);
+  } else if (c == '-' || is_digit(c)) {
+    decode_number(r);
+  } else if (c == 't') {
+    expect_word(r, "true", 4);
+    lua_pushboolean(r->L, 1);
+  } else if (c == 'f') {
+    expect_word(r, "false", 5);
+    lua_pushboolean(r->L, 0);
+  } else if (c == 'n') {
+    expect_word(r, "null", 4);
+    lua_pushlightuserdata(r->L, NULL);
+  } else {
+    decode_fail(r, "expected a value");
+  }
+  TR_STACK_END(r->L, 0, 1);
+}
+
+/* json.decode(s): [-1, +1, e] the value; raises kind "decode" with `position` (1-based). */
 static int l_decode(lua_State *L) {
   size_t len;
-  luaL_checklstring(L, 1, &len);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, 1);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    const char *why = lua_tostring(L, -1);
-    const char *at = why ? strstr(why, "at character ") : NULL;
-    tr_push_error(L, "decode", "invalid JSON (%s): %s", len == 0 ? "empty body" : "malformed",
-                  why ? why : "?");
-    if (at) {
-      lua_pushinteger(L, atoi(at + 13));
-      lua_setfield(L, -2, "position");
-    }
-    return lua_error(L);
-  }
-  if (lua_type(L, -1) == LUA_TNUMBER) {
-    double v = lua_tonumber(L, -1);
-    if (v == floor(v) && fabs(v) < 9.2e18) lua_pushinteger(L, (lua_Integer)v);
-  } else if (lua_type(L, -1) == LUA_TTABLE) {
-    integralize(L, -1, 0);
-  }
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  TR_STACK_BEGIN(L);
+  reader r = { L, s, s, s + len };
+  decode_value(&r, 0);
+  skip_space(&r);
+  if (r.p < r.end) decode_fail(&r, "expected the end of the text");
+  lua_remove(L, 1);
+  TR_STACK_END(L, 1, 1);
   return 1;
 }
 
@@ -166,8 +449,48 @@ static void encode_array(lua_State *L, out_buf *b, int idx, lua_Integer n, int d
   add_char(b, ']');
 }
 
-static int compare_strings(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+typedef struct {
+  const char *s;
+  size_t len;
+} key_text;
+
+/* Byte order, with lengths: keys may hold NUL ("a" and "a\0b" are two keys). */
+static int compare_keys(const void *a, const void *b) {
+  const key_text *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* [-0, +0, v] Raises kind "usage" for a table that is neither an array nor an object, saying
+ * which it looks like and what to do. */
+static void refuse_keys(lua_State *L, int idx) {
+  int strings = 0, positive = 0, other = 0;
+  const char *other_type = NULL;
+  lua_Integer max = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      strings++;
+    } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+      positive++;
+      if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+    } else {
+      other++;
+      other_type = lua_isinteger(L, -1) ? "integer below 1" : luaL_typename(L, -1);
+    }
+  }
+  if (other)
+    tr_raise(L, "usage", "json.encode: a table has a key of type %s; JSON objects take string "
+             "keys, and arrays integer keys 1..n", other_type);
+  if (strings)
+    tr_raise(L, "usage", "json.encode: a table mixes string keys with integer keys; JSON "
+             "objects take string keys only: keep the list under a key of its own, or make the "
+             "integer keys strings with tostring");
+  lua_pushinteger(L, max);
+  tr_raise(L, "usage", "json.encode: a sparse array: %d integer keys up to %s, with holes; fill "
+           "the holes with json.null (a table built with json.array writes 1..#t)",
+           positive, lua_tostring(L, -1));
 }
 
 /* Objects are written with sorted keys: the same table always gives the same text. The key
@@ -179,25 +502,26 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int depth) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING) {
       lua_pop(L, 1);
-      tr_raise(L, "usage", "json.encode: a table mixes string keys with other keys; "
-               "JSON objects take string keys only");
+      refuse_keys(L, idx);
     }
     n++;
   }
-  const char **keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);
+  key_text *keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);
   size_t i = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    keys[i++] = lua_tostring(L, -1);   /* the table keeps the key string alive */
+    keys[i].s = lua_tolstring(L, -1, &keys[i].len);   /* the table keeps the key alive */
+    i++;
   }
-  qsort(keys, n, sizeof *keys, compare_strings);
+  qsort(keys, n, sizeof *keys, compare_keys);
   add_char(b, '{');
   for (i = 0; i < n; i++) {
     if (i > 0) add_char(b, ',');
-    encode_string(b, keys[i], strlen(keys[i]));
+    encode_string(b, keys[i].s, keys[i].len);
     add_char(b, ':');
-    lua_getfield(L, idx, keys[i]);
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    lua_rawget(L, idx);
     encode_value(L, b, lua_gettop(L), depth + 1);
     lua_pop(L, 1);
   }
@@ -241,12 +565,16 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int depth) {
 static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
+  TR_STACK_BEGIN(L);
   out_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
   memset(b, 0, sizeof *b);
   b->L = L;
   luaL_setmetatable(L, OUT_MT);
   encode_value(L, b, 1, 0);
   lua_pushlstring(L, b->p ? b->p : "", b->n);
+  lua_replace(L, 1);   /* the text takes the argument's place; the buffer is left to the GC */
+  lua_settop(L, 1);
+  TR_STACK_END(L, 1, 1);
   return 1;
 }
 
@@ -277,13 +605,10 @@ int luaopen_taskrun_json(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   lua_createtable(L, 0, 6);
-  luaopen_cjson(L);
-  lua_getfield(L, -1, "decode");
-  lua_pushcclosure(L, l_decode, 1);
-  lua_setfield(L, -3, "decode");
-  lua_getfield(L, -1, "null");
-  lua_setfield(L, -3, "null");
-  lua_pop(L, 1);
+  lua_pushcfunction(L, l_decode);
+  lua_setfield(L, -2, "decode");
+  lua_pushlightuserdata(L, NULL);   /* json.null: cjson's null, so both compare equal */
+  lua_setfield(L, -2, "null");
   lua_pushcfunction(L, l_encode);
   lua_setfield(L, -2, "encode");
   lua_pushcfunction(L, l_array);

@@ -3,11 +3,14 @@
  * and reading a vendor error envelope. */
 #include <curl/curl.h>
 #include <lauxlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "bindings.h"
 #include "errors.h"
+#include "excerpt.h"
 #include "provider.h"
+#include "stackcheck.h"
 
 static const tr_provider *const providers[] = {
   &tr_provider_redpanda, &tr_provider_keycard, &tr_provider_astra, &tr_provider_bluexp, NULL
@@ -110,17 +113,62 @@ static int l_error_words(lua_State *L) {
   return 1;
 }
 
-static void push_escaped(lua_State *L, int idx) {
+/* Why a path variable's text cannot go into a path, or NULL when it can. "." and ".." would
+ * be read as dot segments (keycard.uninstall("zone1", "..") would DELETE the zone's parent),
+ * an empty one drops a segment, and a control character has no place in a request line. */
+static const char *bad_path_variable(const char *s, size_t len) {
+  if (len == 0) return "it is empty";
+  if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+    return "a path segment cannot be \".\" or \"..\"";
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return "it holds a control character";
+  return NULL;
+}
+
+/* [-1, +0, v] Raises kind "usage" with `provider` set and the message at the top. */
+static void raise_route(lua_State *L, const tr_provider *p) {
+  tr_push_error(L, "usage", "%s", lua_tostring(L, -1));
+  lua_pushstring(L, p->name);
+  lua_setfield(L, -2, "provider");
+  lua_error(L);
+}
+
+/* [-1, +1, e] Replaces the variable's value at the top with its text, percent-encoded by
+ * libcurl; raises kind "usage" naming the provider, the operation and the variable (`name`)
+ * when the value cannot be a path segment. */
+static void push_segment(lua_State *L, const tr_provider *p, const char *op, const char *name) {
+  TR_STACK_BEGIN(L);
+  int t = lua_type(L, -1);
+  if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1))) {
+    lua_pushfstring(L, "%s.%s: %s %s is not a number a path can hold; nothing was sent",
+                    p->name, op, name, lua_tostring(L, -1));
+    raise_route(L, p);
+  }
+  if (!(t == LUA_TNUMBER || t == LUA_TSTRING)) {
+    lua_pushfstring(L, "%s.%s needs %s (a string or number), got %s", p->name, op, name,
+                    t == LUA_TNIL ? "nothing" : luaL_typename(L, -1));
+    raise_route(L, p);
+  }
   size_t len;
-  const char *raw = lua_tolstring(L, idx, &len);
+  const char *raw = lua_tolstring(L, -1, &len);
+  const char *why = bad_path_variable(raw, len);
+  if (why) {
+    tr_push_excerpt(L, raw, len);
+    lua_pushfstring(L, "%s.%s: %s %s cannot go into the request path: %s; nothing was sent",
+                    p->name, op, name, lua_tostring(L, -1), why);
+    raise_route(L, p);
+  }
   char *esc = curl_easy_escape(NULL, raw, (int)len);
   if (!esc) luaL_error(L, "out of memory");
   lua_pushstring(L, esc);
   curl_free(esc);
+  lua_replace(L, -2);
+  TR_STACK_END(L, 1, 1);
 }
 
 /* spec.route(op, vars): [-2, +2] the method and the path with each {name} replaced by
- * vars[name], percent-encoded. Raises kind "usage" when a variable is missing or empty. */
+ * vars[name], percent-encoded. Raises kind "usage" (with `provider`) when a variable is
+ * missing, or empty, ".", "..", or holds a control character: such a request is never sent. */
 static int l_route(lua_State *L) {
   const tr_provider *p = self(L);
   const char *op = luaL_checkstring(L, 1);
@@ -128,6 +176,7 @@ static int l_route(lua_State *L) {
   while (r->op && strcmp(r->op, op) != 0) r++;
   if (!r->op) return luaL_error(L, "%s: no operation '%s'", p->name, op);
   lua_settop(L, 2);
+  TR_STACK_BEGIN(L);
   lua_pushstring(L, r->method);
   int pieces = 0;
   for (const char *s = r->path; *s;) {
@@ -141,19 +190,18 @@ static int l_route(lua_State *L) {
     lua_pushlstring(L, s, (size_t)(open - s));
     const char *close = strchr(open, '}');
     lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
-    int t = LUA_TNIL;
-    if (lua_istable(L, 2)) t = lua_getfield(L, 2, lua_tostring(L, -1));
+    const char *name = lua_tostring(L, -1);
+    if (lua_istable(L, 2)) lua_getfield(L, 2, name);
     else lua_pushnil(L);
-    if (!(t == LUA_TNUMBER || (t == LUA_TSTRING && lua_rawlen(L, -1) > 0)))
-      return tr_raise(L, "usage", "%s.%s needs %s (a string or number)", p->name, op,
-                      lua_tostring(L, -2));
-    push_escaped(L, -1);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    push_segment(L, p, op, name);
+    lua_replace(L, -2);
     pieces += 2;
     s = close + 1;
   }
   lua_concat(L, pieces);
+  lua_remove(L, 1);   /* leave exactly the two results: the effect below is the frame's */
+  lua_remove(L, 1);
+  TR_STACK_END(L, 2, 2);
   return 2;
 }
 

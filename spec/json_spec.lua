@@ -1,4 +1,4 @@
--- taskrun.json: lua-cjson decoding with integers kept integers, and an encoder that can write [].
+-- taskrun.json: integers kept integers, and an encoder that can write [].
 local H = require("harness")
 
 local function lua(code)
