@@ -102,8 +102,8 @@ describe("text logs", function()
     assert.are.equal(0, r.code, r.stderr)
     assert_no_control(r.stderr)
     -- the transition line shows the state, escaped, on its own line
-    assert.matches("INFO  bluexp task [%w-]+: PENDING %-> IN_PROGRESS\\n2026%-01%-01T00:00:00.000Z "
-      .. "ERROR forged\\x1b%[2J\\xc2\\x9b %(", r.stderr)
+    assert.matches("INFO  bluexp task [%w-]+: PENDING %-> IN_PROGRESS\\n"
+      .. "2026%-01%-01T00:00:00.000Z ERROR forged\\x1b%[2J\\xc2\\x9b %(", r.stderr)
   end)
 
   it("keep an error report and its traceback on several lines, indented, with no escape "
@@ -114,8 +114,9 @@ describe("text logs", function()
     ]], "failed:\n" .. FORGED) })
     assert.are.equal(1, r.code, r.stderr)
     assert_no_control(r.stderr)
-    assert.matches("^taskrun: \\x1b%[31mevil:1: failed:\n\tIN_PROGRESS\n\t2026%-01%-01T00:00:00.000Z "
-      .. "ERROR forged\\x1b%[2J\\xc2\\x9b\nstack traceback:\n\t", r.stderr)
+    assert.matches("^taskrun: \\x1b%[31mevil:1: failed:\n\tIN_PROGRESS\n\t"
+      .. "2026%-01%-01T00:00:00.000Z ERROR forged\\x1b%[2J\\xc2\\x9b\nstack traceback:\n\t",
+      r.stderr)
     for line in r.stderr:gmatch("\n([^\n]+)") do
       assert.is_true(line == "stack traceback:" or line:sub(1, 1) == "\t", line)
     end
