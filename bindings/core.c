@@ -174,11 +174,11 @@ static int l_uuid(lua_State *L) {
 /* taskrun.secret(s): [-1, +1, e] registers s (any length, NULs included) for redaction from
  * every output and returns it. */
 static int l_secret(lua_State *L) {
+  lua_settop(L, 1);   /* more arguments are ignored, as by any Lua function */
   TR_STACK_BEGIN(L);
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   tr_secret_add(s, len);
-  lua_settop(L, 1);
   TR_STACK_END(L, 1, 1);
   return 1;
 }
