@@ -1,5 +1,6 @@
 /* taskrun._core: the primitives under the `taskrun` module (stdlib/taskrun/init.lua). */
 #include <lauxlib.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "log.h"
 #include "loop.h"
 #include "sched.h"
+#include "secrets.h"
+#include "stackcheck.h"
 #include "status.h"
 #include "timer.h"
 
@@ -96,6 +99,14 @@ static int is_secret_key(const char *k) {
   return 0;
 }
 
+/* "nan", "inf" or "-inf" for such a float at idx (Lua would write "-nan" or "nan" by the
+ * platform's whim), NULL for anything else. */
+static const char *non_finite(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TNUMBER || lua_isinteger(L, idx)) return NULL;
+  lua_Number v = lua_tonumber(L, idx);
+  return isnan(v) ? "nan" : isinf(v) ? (v > 0 ? "inf" : "-inf") : NULL;
+}
+
 static int compare_keys(const void *a, const void *b) {
   return strcmp(((const tr_log_field *)a)->key, ((const tr_log_field *)b)->key);
 }
@@ -119,6 +130,8 @@ static int log_at(lua_State *L, tr_log_level level) {
         if (is_secret_key(f->key)) {
           f->value = "[REDACTED]";
           f->is_string = 1;
+        } else if ((f->value = non_finite(L, -1))) {
+          f->is_string = 1;   /* JSON has no NaN nor infinity: a string keeps the line valid */
         } else {
           f->value = luaL_tolstring(L, -1, NULL);
           lua_rawseti(L, hold, (lua_Integer)n);
@@ -158,10 +171,15 @@ static int l_uuid(lua_State *L) {
   return 1;
 }
 
-/* taskrun.secret(s): [-1, +1] registers s for redaction everywhere and returns it. */
+/* taskrun.secret(s): [-1, +1, e] registers s (any length, NULs included) for redaction from
+ * every output and returns it. */
 static int l_secret(lua_State *L) {
-  tr_log_add_secret(luaL_checkstring(L, 1));
-  lua_settop(L, 1);
+  lua_settop(L, 1);   /* more arguments are ignored, as by any Lua function */
+  TR_STACK_BEGIN(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  tr_secret_add(s, len);
+  TR_STACK_END(L, 1, 1);
   return 1;
 }
 

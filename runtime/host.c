@@ -10,6 +10,7 @@
 #include "bindings.h"
 #include "errors.h"
 #include "log.h"
+#include "output.h"
 #include "sched.h"
 #include "stdlib_embed.h"
 
@@ -108,6 +109,7 @@ static int setup(lua_State *L) {
   char **args = lua_touserdata(L, 3);
   int nargs = (int)lua_tointeger(L, 4);
   luaL_openlibs(L);
+  tr_output_install(L);
   tr_errors_init(L);
   tr_sched_init(L);
   install_searcher(L);

@@ -1,5 +1,7 @@
 /* Logging. Every line goes through tr_redact, so a token that reached a message by any path
- * (a URL, a vendor echo, a user's own log call) still never reaches the terminal or cron mail. */
+ * (a URL, a vendor echo, a user's own log call) still never reaches the terminal or cron mail.
+ * Text that is not ours is escaped first (escape.c): text lines stay one line each and carry no
+ * escape sequence, JSON lines always parse. The secrets themselves live in secrets.c. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -10,14 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
+#include "secrets.h"
 #include "status.h"
 
 static struct {
   tr_log_level min;
   int json, quiet;
-  char **secrets;
-  size_t nsecrets;
-} lg = { TR_LOG_INFO, 0, 0, NULL, 0 };
+  int reports_off;
+} lg = { TR_LOG_INFO, 0, 0, 0 };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -47,90 +50,59 @@ int tr_log_parse_level(const char *name) {
   return -1;
 }
 
-void tr_log_add_secret(const char *secret) {
-  /* Short strings would redact ordinary words; real tokens are long. */
-  if (!secret || strlen(secret) < 6) return;
-  for (size_t i = 0; i < lg.nsecrets; i++)
-    if (strcmp(lg.secrets[i], secret) == 0) return;
-  char **v = realloc(lg.secrets, (lg.nsecrets + 1) * sizeof *v);
-  if (!v) return;
-  lg.secrets = v;
-  char *copy = strdup(secret);
-  if (copy) lg.secrets[lg.nsecrets++] = copy;
+/* ---- formatting ---- */
+
+static void put_json_string(tr_buf *b, const char *s) {
+  tr_buf_put(b, "\"", 1);
+  tr_escape_json(b, s, strlen(s), TR_JSON_LOG);
+  tr_buf_put(b, "\"", 1);
 }
 
-void tr_log_free_secrets(void) {
-  for (size_t i = 0; i < lg.nsecrets; i++) free(lg.secrets[i]);
-  free(lg.secrets);
-  lg.secrets = NULL;
-  lg.nsecrets = 0;
+/* A number or boolean as Lua wrote it is a JSON literal, except nan and inf: those, or anything
+ * else a caller passed as "not a string", are written as strings, so every line parses. */
+static int is_json_literal(const char *v) {
+  if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0 || strcmp(v, "null") == 0) return 1;
+  const char *p = v;
+  if (*p == '-') p++;
+  if (*p == '0') p++;
+  else if (*p >= '1' && *p <= '9') while (*p >= '0' && *p <= '9') p++;
+  else return 0;
+  if (*p == '.') {
+    if (!(*++p >= '0' && *p <= '9')) return 0;
+    while (*p >= '0' && *p <= '9') p++;
+  }
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '+' || *p == '-') p++;
+    if (!(*p >= '0' && *p <= '9')) return 0;
+    while (*p >= '0' && *p <= '9') p++;
+  }
+  return *p == '\0';
 }
 
-char *tr_redact(const char *s, size_t len, size_t *outlen) {
-  static const char mask[] = "[REDACTED]";
-  size_t cap = len + 1, n = 0;
-  char *out = malloc(cap);
-  if (!out) return NULL;
+/* One word a reader cannot misread: not empty, no space, quote or '=', nothing the text
+ * escaping would change. */
+static int is_plain_word(const char *v) {
+  if (!*v) return 0;
+  size_t len = strlen(v);
   for (size_t i = 0; i < len;) {
-    size_t hit = 0;
-    for (size_t k = 0; k < lg.nsecrets && !hit; k++) {
-      size_t sl = strlen(lg.secrets[k]);
-      if (sl <= len - i && memcmp(s + i, lg.secrets[k], sl) == 0) hit = sl;
-    }
-    const char *piece = hit ? mask : s + i;
-    size_t plen = hit ? sizeof mask - 1 : 1;
-    if (n + plen + 1 > cap) {
-      cap = (n + plen + 1) * 2;
-      char *grown = realloc(out, cap);
-      if (!grown) { free(out); return NULL; }
-      out = grown;
-    }
-    memcpy(out + n, piece, plen);
-    n += plen;
-    i += hit ? hit : 1;
+    unsigned char c = (unsigned char)v[i];
+    if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) return 0;
+    size_t n = tr_utf8_char((const unsigned char *)v + i, len - i);
+    if (n == 0 || (n == 2 && c == 0xc2 && (unsigned char)v[i + 1] <= 0x9f)) return 0;
+    i += n;
   }
-  out[n] = '\0';
-  if (outlen) *outlen = n;
-  return out;
+  return 1;
 }
 
-/* Grows a line in memory, so each log line reaches stderr in one write. */
-typedef struct { char *p; size_t n, cap; } buf;
-
-static void put(buf *b, const char *s, size_t len) {
-  if (b->n + len + 1 > b->cap) {
-    size_t cap = (b->n + len + 1) * 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return;
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-  b->p[b->n] = '\0';
+/* Text values are quoted (JSON-escaped) only when they would not read as one word. */
+static void put_text_value(tr_buf *b, const char *v, int is_string) {
+  if (is_plain_word(v) || (!is_string && is_json_literal(v))) tr_buf_puts(b, v);
+  else put_json_string(b, v);
 }
 
-static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_json_string(buf *b, const char *s) {
-  put(b, "\"", 1);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    char esc[8];
-    if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; put(b, esc, 2); }
-    else if (c == '\n') puts_(b, "\\n");
-    else if (c == '\t') puts_(b, "\\t");
-    else if (c == '\r') puts_(b, "\\r");
-    else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); puts_(b, esc); }
-    else put(b, (const char *)&c, 1);
-  }
-  put(b, "\"", 1);
-}
-
-/* Text values are quoted only when they would not read as one word. */
-static void put_text_value(buf *b, const char *v, int is_string) {
-  if (!is_string || (*v && strpbrk(v, " \t\n\"=") == NULL)) { puts_(b, v); return; }
-  put_json_string(b, v);
+static void put_text(tr_buf *b, const char *s, tr_text_style style) {
+  tr_escape_text(b, s, strlen(s), style);
 }
 
 static void timestamp(char *out, size_t n) {
@@ -142,42 +114,29 @@ static void timestamp(char *out, size_t n) {
   snprintf(out + len, n - len, ".%03dZ", (int)(tv.tv_usec / 1000));
 }
 
-static void emit(buf *b) {
-  if (!b->p) return;
-  size_t len = 0;
-  char *safe = tr_redact(b->p, b->n, &len);
-  /* A live status block gives way for the line and comes back under it. */
-  tr_status_hide();
-  if (safe) fputs(safe, stderr);
-  tr_status_show();
-  free(safe);
-  fflush(stderr);
-  free(b->p);
-}
-
-static void format_line(buf *b, tr_log_level level, const char *msg, const tr_log_field *f,
+static void format_line(tr_buf *b, tr_log_level level, const char *msg, const tr_log_field *f,
                         size_t nf, const char *traceback) {
   char ts[40];
   timestamp(ts, sizeof ts);
   if (lg.json) {
-    puts_(b, "{\"time\":\"");
-    puts_(b, ts);
-    puts_(b, "\",\"level\":\"");
-    puts_(b, level_names[level]);
-    puts_(b, "\",\"msg\":");
+    tr_buf_puts(b, "{\"time\":\"");
+    tr_buf_puts(b, ts);
+    tr_buf_puts(b, "\",\"level\":\"");
+    tr_buf_puts(b, level_names[level]);
+    tr_buf_puts(b, "\",\"msg\":");
     put_json_string(b, msg);
     for (size_t i = 0; i < nf; i++) {
-      puts_(b, ",");
+      tr_buf_puts(b, ",");
       put_json_string(b, f[i].key);
-      puts_(b, ":");
-      if (f[i].is_string) put_json_string(b, f[i].value);
-      else puts_(b, f[i].value);
+      tr_buf_puts(b, ":");
+      if (!f[i].is_string && is_json_literal(f[i].value)) tr_buf_puts(b, f[i].value);
+      else put_json_string(b, f[i].value);
     }
     if (traceback) {
-      puts_(b, ",\"traceback\":");
+      tr_buf_puts(b, ",\"traceback\":");
       put_json_string(b, traceback);
     }
-    puts_(b, "}\n");
+    tr_buf_puts(b, "}\n");
     return;
   }
   char head[64];
@@ -189,24 +148,56 @@ static void format_line(buf *b, tr_log_level level, const char *msg, const tr_lo
     snprintf(head, sizeof head, "%s %s%-5s\033[0m ", ts, on, name);
   else
     snprintf(head, sizeof head, "%s %-5s ", ts, name);
-  puts_(b, head);
-  puts_(b, msg);
+  tr_buf_puts(b, head);
+  /* Vendor text lands in messages and values: a newline in it must not forge a line, nor an
+   * escape sequence reach the terminal. */
+  put_text(b, msg, TR_TEXT_LINE);
   for (size_t i = 0; i < nf; i++) {
-    puts_(b, " ");
-    puts_(b, f[i].key);
-    puts_(b, "=");
+    tr_buf_puts(b, " ");
+    put_text(b, f[i].key, TR_TEXT_LINE);
+    tr_buf_puts(b, "=");
     put_text_value(b, f[i].value, f[i].is_string);
   }
-  puts_(b, "\n");
+  tr_buf_puts(b, "\n");
   if (traceback) {
-    puts_(b, traceback);
-    puts_(b, "\n");
+    put_text(b, traceback, TR_TEXT_BLOCK);
+    tr_buf_puts(b, "\n");
   }
+}
+
+static void format_report(tr_buf *b, const char *msg, const char *traceback) {
+  if (lg.json) {
+    format_line(b, TR_LOG_ERROR, msg, NULL, 0, traceback);
+    return;
+  }
+  /* Plain "taskrun: ..." like other Unix tools: this is what lands in a cron mail. A message of
+   * several lines keeps them, indented, so none can pass for a line of its own. */
+  tr_buf_puts(b, "taskrun: ");
+  put_text(b, msg, TR_TEXT_BLOCK);
+  tr_buf_puts(b, "\n");
+  if (traceback) {
+    put_text(b, traceback, TR_TEXT_BLOCK);
+    tr_buf_puts(b, "\n");
+  }
+}
+
+/* Writes the line redacted, in one write, with the live status block out of its way. */
+static void emit(tr_buf *b) {
+  if (!b->p) return;
+  size_t len = 0;
+  char *safe = tr_redact(b->p, b->n, &len);
+  free(b->p);
+  if (!safe) return;
+  tr_status_hide();
+  fwrite(safe, 1, len, stderr);
+  tr_status_show();
+  fflush(stderr);
+  free(safe);
 }
 
 void tr_log(tr_log_level level, const char *msg, const tr_log_field *fields, size_t nfields) {
   if (!tr_log_enabled(level)) return;
-  buf b = { 0 };
+  tr_buf b = { 0 };
   format_line(&b, level, msg, fields, nfields, NULL);
   emit(&b);
 }
@@ -222,18 +213,21 @@ void tr_logf(tr_log_level level, const char *fmt, ...) {
 }
 
 void tr_log_report(const char *msg, const char *traceback) {
-  buf b = { 0 };
-  if (lg.json) {
-    format_line(&b, TR_LOG_ERROR, msg, NULL, 0, traceback);
-  } else {
-    /* Plain "taskrun: ..." like other Unix tools: this is what lands in a cron mail. */
-    puts_(&b, "taskrun: ");
-    puts_(&b, msg);
-    puts_(&b, "\n");
-    if (traceback) {
-      puts_(&b, traceback);
-      puts_(&b, "\n");
-    }
-  }
+  if (lg.reports_off) return;
+  tr_buf b = { 0 };
+  format_report(&b, msg, traceback);
   emit(&b);
+}
+
+void tr_log_reports_off(int off) { lg.reports_off = off; }
+
+char *tr_log_format(int report, tr_log_level level, const char *msg, const tr_log_field *fields,
+                    size_t nfields, const char *traceback, size_t *outlen) {
+  tr_buf b = { 0 };
+  if (report) format_report(&b, msg, traceback);
+  else format_line(&b, level, msg, fields, nfields, traceback);
+  if (!b.p) return NULL;
+  char *safe = tr_redact(b.p, b.n, outlen);
+  free(b.p);
+  return safe;
 }

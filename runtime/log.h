@@ -26,10 +26,21 @@ void tr_logf(tr_log_level level, const char *fmt, ...) __attribute__((format(pri
 
 /* An error report: shown even with --quiet; the traceback follows on its own lines in text. */
 void tr_log_report(const char *msg, const char *traceback);
+/* Reports off (1) or on again (0): once stdout is gone the run ends, and what fails because of
+ * it is not news (see output.c). */
+void tr_log_reports_off(int off);
 
-/* Registers a secret (a token, an Authorization value): every later output redacts it. */
+/* A malloc'd copy of the line tr_log (report 0) or tr_log_report (report 1) would write now,
+ * redacted, with its length in *outlen; NULL when out of memory. For tests and fuzzing. */
+char *tr_log_format(int report, tr_log_level level, const char *msg, const tr_log_field *fields,
+                    size_t nfields, const char *traceback, size_t *outlen);
+
+/* Registers a secret (a token, an Authorization value) of any length: every later output
+ * redacts it, raw and in every encoding an output uses (see secrets.h). */
 void tr_log_add_secret(const char *secret);
-/* A malloc'd copy of s with every secret replaced by "[REDACTED]". */
+/* A malloc'd, NUL-terminated copy of s (len bytes) with every registered secret, in each of its
+ * forms, and the password of every scheme://user:PASSWORD@ URL replaced by "[REDACTED]"; its
+ * length in *outlen when outlen is not NULL. NULL when out of memory. */
 char *tr_redact(const char *s, size_t len, size_t *outlen);
 void tr_log_free_secrets(void);
 

@@ -10,18 +10,21 @@
 #include "host.h"
 #include "log.h"
 #include "loop.h"
+#include "output.h"
 #include "run.h"
+#include "secrets.h"
 #include "signals.h"
 #include "simlaunch.h"
 
 static const char usage_text[] =
   "usage: taskrun [options] SCRIPT.lua [args...]\n"
-  "       taskrun [options] -e CODE [args...]\n"
+  "       taskrun [options] -e CODE [--] [args...]\n"
   "\n"
   "Runs a Lua 5.4 runbook that starts cloud operations and waits for them.\n"
   "\n"
   "options:\n"
-  "  -e CODE            run CODE as the runbook instead of a script file\n"
+  "  -e CODE            run CODE as the runbook instead of a script file; the\n"
+  "                     arguments after CODE are the runbook's\n"
   "  --check SCRIPT     compile SCRIPT and report syntax errors; run nothing\n"
   "  --timeout D        stop the whole run after D (e.g. 90s, 5m, 1h30m): exit 4\n"
   "  --log-level L      debug, info (default), warn or error\n"
@@ -31,10 +34,14 @@ static const char usage_text[] =
   "  --version          print the version and exit\n"
   "  --help             print this help and exit\n"
   "\n"
-  "exit codes: 0 ok, 1 error, 2 usage, 3 task failed or cancelled, 4 timeout,\n"
-  "            5 auth (401/403), 130 SIGINT, 143 SIGTERM\n"
+  "exit codes: 0 ok, 1 error (a failed write to stdout too), 2 usage, 3 task failed\n"
+  "            or cancelled, 4 timeout, 5 auth (401/403), 130 SIGINT, 143 SIGTERM,\n"
+  "            141 stdout's reader went away (a closed pipe)\n"
   "environment: TASKRUN_CA_BUNDLE (extra CA certificates), the providers' URL and\n"
-  "             token variables (see README), NO_COLOR\n";
+  "             token variables (see README), NO_COLOR\n"
+  "secrets: every output (logs, print, io.write, io.stdout/io.stderr) is redacted of\n"
+  "         the tokens, of any *_TOKEN, *_SECRET or *_PASSWORD variable, of proxy and\n"
+  "         URL passwords, and of what taskrun.secret registers\n";
 
 typedef struct {
   const char *code;        /* -e */
@@ -82,7 +89,10 @@ static int parse(int argc, char **argv, options *o) {
     if (strcmp(a, "-e") == 0) {
       if (i + 1 >= argc) return usage_error("%s needs an argument", a);
       o->code = argv[++i];
-      continue;
+      /* As for a script: what follows CODE is the runbook's (-x included), after an optional
+       * "--". Options go before -e. */
+      if (++i < argc && strcmp(argv[i], "--") == 0) i++;
+      break;
     }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
     if ((v = option_value(argc, argv, &i, "--timeout", &bad))) {
@@ -159,8 +169,9 @@ static int run(const options *o, const char *argv0) {
 int main(int argc, char **argv) {
   options o;
   memset(&o, 0, sizeof o);
+  tr_output_init();
   int code = parse(argc, argv, &o);
-  if (code >= 0) return code;
+  if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(o.check);
   raise_fd_limit();
   if (tr_loop_init() != 0) {
@@ -173,10 +184,13 @@ int main(int argc, char **argv) {
     tr_loop_close();
     return TR_EXIT_ERROR;
   }
+  /* Every credential is known before the runbook runs (--sim's tokens included), so a token is
+   * redacted even from output written before its first use. */
+  tr_secrets_from_env();
   code = run(&o, argv[0]);
   if (o.sim) tr_sim_stop(&sim);
   tr_loop_close();
+  code = tr_output_finish(code);
   tr_log_free_secrets();
-  fflush(stdout);
   return code;
 }

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "log.h"
 #include "loop.h"
+#include "output.h"
 #include "sched.h"
 #include "signals.h"
 #include "timer.h"
@@ -55,6 +56,11 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
   lua_pop(L, 1);
   for (;;) {
     tr_sched_run_ready();
+    /* stdout is gone (output.c): nothing the run does can be seen; main says why. */
+    if (tr_output_broken()) {
+      tr_sched_cancel_all();
+      return TR_EXIT_ERROR;
+    }
     tr_task_state main = tr_sched_main_state();
     if (main == TR_TASK_FAILED || main == TR_TASK_CANCELLED) {
       int code = report_main_failure(L);

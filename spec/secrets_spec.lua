@@ -13,8 +13,8 @@ local WRONG = "tok-wrong-SECRET-0000"
 local PROVIDERS = { "redpanda", "keycard", "astra", "bluexp" }
 
 -- Calls each provider's functions down every path a token could leak by, printing results
--- and errors with tostring (stdout is not redacted: only taskrun's own logs are), and logging
--- each error too. Ends with an uncaught 401, so the error report on stderr is covered.
+-- and errors with tostring, and logging each error too. Ends with an uncaught 401, so the error
+-- report on stderr is covered.
 local RUNBOOK = [[
 local sim = dofile("spec/support/simctl.lua")
 local redpanda, keycard = taskrun.redpanda, taskrun.keycard
@@ -144,12 +144,11 @@ local function run_with_own_tokens(flags)
 end
 
 describe("tokens in output", function()
-  it("a runbook that prints a token itself shows it: stdout is not filtered, so the greps "
-    .. "below can see a leak", function()
+  it("a runbook that prints a token itself, one it never used, sees it redacted", function()
     local r = H.run({ script = 'print(os.getenv("REDPANDA_TOKEN"))',
                       env = { REDPANDA_TOKEN = TOKENS.REDPANDA_TOKEN } })
     assert.are.equal(0, r.code, r.stderr)
-    assert.matches(TOKENS.REDPANDA_TOKEN, r.stdout, 1, true)
+    assert.are.equal("[REDACTED]\n", r.stdout)
   end)
 
   it("given every kind of answer, no token appears with --log-level debug", function()
@@ -186,5 +185,242 @@ describe("tokens in output", function()
                     BLUEXP_TOKEN = sim_tokens.BLUEXP_TOKEN, WRONG = WRONG }
     assert_absent(known, "stdout", r.stdout)
     assert_absent(known, "stderr", r.stderr)
+  end)
+end)
+
+-- Every way a runbook writes, and every encoding an output puts a secret in.
+local json = require("cjson")
+
+-- The forms a secret takes in taskrun's outputs: raw, JSON-escaped (as taskrun's logs and as
+-- lua-cjson write it), text-log escaped, percent-encoded.
+local function forms_of(secret)
+  local cjson_form = json.encode(secret):sub(2, -2)
+  local text_form = secret:gsub("[%c\127]", function(c)
+    return ({ ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" })[c]
+      or string.format("\\x%02x", c:byte())
+  end)
+  local pct = secret:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)
+  return { secret, cjson_form, (cjson_form:gsub("\\/", "/")), text_form, pct }
+end
+
+local function assert_no_form(secrets, where, text)
+  for name, secret in pairs(secrets) do
+    for _, form in ipairs(forms_of(secret)) do
+      assert.is_nil(text:find(form, 1, true),
+        name .. " appears in " .. where .. " as " .. form .. ":\n" .. text)
+    end
+  end
+end
+
+-- Credentials of every kind the environment may hold, the runbook never using them: they are
+-- known from the start. The 3-character token is redacted like any other.
+local ENV_SECRETS = {
+  REDPANDA_TOKEN = "tok-rp-SECRET-1234", KEYCARD_TOKEN = "k3y",
+  ASTRA_TOKEN = 'tok"as\\SECRET\t9012/x', BLUEXP_TOKEN = "tok-bx-SECRET-3456",
+  ACME_CLIENT_SECRET = "acme-SECRET-cs", ACME_REFRESH_TOKEN = "acme-SECRET-rt",
+  DB_PASSWORD = "db-SECRET-pw",
+}
+-- Proxy URLs, whatever the case of their names: their passwords are secrets.
+local PROXIES = {
+  HTTPS_PROXY = { "http://proxyuser:Pr0xy-SECRET-1@127.0.0.1:9", "Pr0xy-SECRET-1" },
+  all_proxy = { "socks5h://u:lower-SECRET-2@127.0.0.1:9", "lower-SECRET-2" },
+  Http_Proxy = { "http://u:mixed%2FSECRET-3@127.0.0.1:9", "mixed/SECRET-3" },
+}
+local FILE_SECRET = "file-SECRET-cs"
+
+-- Writes each secret down every output path: print, io.write (to stdout, then to stderr as the
+-- default output), io.stdout:write, io.stderr:write, json.encode, an error's text as a vendor
+-- echo would make it, log lines (message and field), and a URL holding it percent-encoded.
+local EVERY_PATH = [[
+local json = taskrun.json
+local function pct(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+local secrets = {}
+for name in (os.getenv("NAMES")):gmatch("%S+") do secrets[#secrets + 1] = os.getenv(name) end
+for name in (os.getenv("PROXY_PASSWORDS")):gmatch("%S+") do secrets[#secrets + 1] = name end
+local f = assert(io.open(os.getenv("REDPANDA_CLIENT_SECRET_FILE")))
+secrets[#secrets + 1] = f:read("l")
+f:close()
+for _, v in ipairs(secrets) do
+  print("print", v)
+  io.write("io.write ", v, "\n")
+  io.stdout:write("io.stdout:write ", v, "\n")
+  io.stderr:write("io.stderr:write ", v, "\n")
+  print(json.encode({ encoded = v }))
+  print(tostring(taskrun.error("http", "the vendor echoed " .. v)))
+  taskrun.log.info("echo " .. v, { value = v })
+  taskrun.log.info("GET https://vendor.example/v1?t=" .. pct(v))
+end
+io.output(io.stderr)
+io.write("default output ", secrets[1], "\n")
+for _, name in ipairs({ "HTTPS_PROXY", "all_proxy", "Http_Proxy" }) do
+  print(name, os.getenv(name))
+end
+]]
+
+local function every_path_env()
+  local env, names, passwords = {}, {}, {}
+  for name, v in pairs(ENV_SECRETS) do
+    env[name] = v
+    names[#names + 1] = name
+  end
+  for name, p in pairs(PROXIES) do
+    env[name] = p[1]
+    passwords[#passwords + 1] = p[2]:gsub("/", "%%2F")
+  end
+  env.NAMES = table.concat(names, " ")
+  env.PROXY_PASSWORDS = table.concat(passwords, " ")
+  env.REDPANDA_CLIENT_SECRET_FILE = H.write_tmp(FILE_SECRET .. "\n")
+  return env
+end
+
+local function all_secrets()
+  local all = { FILE = FILE_SECRET }
+  for name, v in pairs(ENV_SECRETS) do all[name] = v end
+  for name, p in pairs(PROXIES) do all[name] = p[2] end
+  all.Http_Proxy_encoded = "mixed%2FSECRET-3"
+  return all
+end
+
+describe("every output path", function()
+  for _, format in ipairs({ "text", "json" }) do
+    it("given credentials in the environment, none shows in print, io.write, io.stdout:write, "
+      .. "io.stderr:write, json.encode, error texts or " .. format .. " logs, raw or escaped",
+      function()
+      local env = every_path_env()
+      local r = H.run({ script = EVERY_PATH, env = env, flags = { "--log-format", format } })
+      os.remove(env.REDPANDA_CLIENT_SECRET_FILE)
+      assert.are.equal(0, r.code, r.stderr)
+      -- every secret went down every path: those of the variables, the proxies and the file
+      local n = 1
+      for _ in pairs(ENV_SECRETS) do n = n + 1 end
+      for _ in pairs(PROXIES) do n = n + 1 end
+      for _, path in ipairs({ "print", "io.write", "io.stdout:write", "the vendor echoed",
+                              '{"encoded":' }) do
+        local seen = 0
+        for _ in r.stdout:gmatch(path:gsub("%p", "%%%0") .. "[^\n]*%[REDACTED%]") do
+          seen = seen + 1
+        end
+        assert.are.equal(n, seen, path .. ": redacted lines\n" .. r.stdout)
+      end
+      assert.matches("io.stderr:write [REDACTED]", r.stderr, 1, true)
+      assert.matches("default output [REDACTED]", r.stderr, 1, true)
+      assert.matches("HTTPS_PROXY\thttp://proxyuser:[REDACTED]@127.0.0.1:9", r.stdout, 1, true)
+      assert_no_form(all_secrets(), "stdout", r.stdout)
+      assert_no_form(all_secrets(), "stderr", r.stderr)
+      assert.is_nil(r.stdout:find("SECRET", 1, true), r.stdout)
+      assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
+      if format == "json" then
+        for line in r.stderr:gmatch("[^\n]+") do
+          if line:sub(1, 1) == "{" then
+            local entry = json.decode(line)
+            assert.is_nil(entry.msg:find("SECRET", 1, true), line)
+          end
+        end
+      end
+    end)
+  end
+
+  -- Log lines were redacted before stdout was: these show each kind of secret on its own.
+  it("knows every credential variable from the start: a log line echoing one never used shows "
+    .. "none", function()
+    local file = H.write_tmp("file-SECRET-cs\n")
+    local r = H.run({ script = [[
+      for _, name in ipairs({ "REDPANDA_TOKEN", "ACME_CLIENT_SECRET", "ACME_REFRESH_TOKEN",
+                              "DB_PASSWORD" }) do
+        taskrun.log.info(name .. " is " .. os.getenv(name))
+      end
+      local f = assert(io.open(os.getenv("KEYCARD_CLIENT_SECRET_FILE")))
+      taskrun.log.info("the file holds " .. f:read("a"))
+      f:close()
+    ]], env = { REDPANDA_TOKEN = "tok-rp-SECRET-1234", ACME_CLIENT_SECRET = "acme-SECRET-cs",
+                ACME_REFRESH_TOKEN = "acme-SECRET-rt", DB_PASSWORD = "db-SECRET-pw",
+                KEYCARD_CLIENT_SECRET_FILE = file } })
+    os.remove(file)
+    assert.are.equal(0, r.code, r.stderr)
+    for _, name in ipairs({ "REDPANDA_TOKEN", "ACME_CLIENT_SECRET", "ACME_REFRESH_TOKEN",
+                            "DB_PASSWORD" }) do
+      assert.matches("INFO  " .. name .. " is [REDACTED]\n", r.stderr, 1, true)
+    end
+    assert.matches("INFO  the file holds [REDACTED]\\n\n", r.stderr, 1, true)
+    assert.is_nil(r.stderr:find("SECRET-", 1, true), r.stderr)
+  end)
+
+  it("redacts a 3-character token from the environment and a 1-character secret from log lines",
+    function()
+    local r = H.run({ script = [[
+      taskrun.secret("Q")
+      taskrun.log.info("token " .. os.getenv("KEYCARD_TOKEN") .. " and aQb")
+    ]], env = { KEYCARD_TOKEN = "k3y" } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("INFO  token [REDACTED] and a[REDACTED]b\n", r.stderr, 1, true)
+  end)
+
+  for _, format in ipairs({ "json", "text" }) do
+    it("redacts a secret holding a quote, a backslash and a tab from " .. format .. " logs, raw "
+      .. "and escaped", function()
+      local secret = 'tok"as\\SECRET\t9012'
+      local r = H.run({ flags = { "--log-format", format }, env = { ASTRA_TOKEN = secret },
+        script = 'local t = taskrun.secret(os.getenv("ASTRA_TOKEN"))\n'
+          .. 'taskrun.log.info("echo " .. t, { value = t, quoted = "a " .. t })' })
+      assert.are.equal(0, r.code, r.stderr)
+      assert_no_form({ ASTRA_TOKEN = secret }, "stderr", r.stderr)
+      assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
+      if format == "json" then
+        local entry = json.decode(r.stderr)
+        assert.are.same({ "echo [REDACTED]", "[REDACTED]", "a [REDACTED]" },
+          { entry.msg, entry.value, entry.quoted })
+      else
+        assert.matches('INFO  echo [REDACTED] quoted="a [REDACTED]" value="[REDACTED]"\n',
+          r.stderr, 1, true)
+      end
+    end)
+  end
+
+  it("redacts the password of a proxy URL from log lines, whatever the case of its name",
+    function()
+    local env = {}
+    for name, p in pairs(PROXIES) do env[name] = p[1] end
+    local r = H.run({ env = env, script = [[
+      for _, name in ipairs({ "HTTPS_PROXY", "all_proxy", "Http_Proxy" }) do
+        taskrun.log.info("proxy " .. os.getenv(name))
+      end
+    ]] })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("INFO  proxy http://proxyuser:[REDACTED]@127.0.0.1:9\n", r.stderr, 1, true)
+    assert.matches("INFO  proxy socks5h://u:[REDACTED]@127.0.0.1:9\n", r.stderr, 1, true)
+    assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
+  end)
+
+  it("redacts a secret of one character that the runbook registers", function()
+    local r = H.run({ script = 'taskrun.secret("Q")\nprint("aQb")\ntaskrun.log.info("cQd")' })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("a[REDACTED]b\n", r.stdout)
+    assert.matches("INFO  c[REDACTED]d", r.stderr, 1, true)
+  end)
+
+  it("shows no password of a URL that does not parse, in the error, its text or the log",
+    function()
+    local r = H.run({ script = [[
+      for _, url in ipairs({ "http://user:pa SECRET ss@host/", "http://user:p#SECRET@host/",
+                             "http://user:SECRET@host:99999/", "http://user:SECRET@ho st/" }) do
+        local ok, err = pcall(taskrun.http.get, url)
+        print(ok, tostring(err))
+        taskrun.log.warn("request failed", { error = tostring(err) })
+      end
+      taskrun.http.get("http://user:SECRET@[::1/")
+    ]] })
+    assert.are.equal(2, r.code, r.stderr)
+    assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
+    local bad = 0
+    for _ in r.stdout:gmatch('false\tusage: http: bad URL "http://user:%[REDACTED%]@') do
+      bad = bad + 1
+    end
+    assert.are.equal(4, bad, r.stdout)
+    assert.matches('taskrun: usage: http: bad URL "http://user:[REDACTED]@[::1/"', r.stderr, 1,
+      true)
+    assert.is_nil(r.stdout:find("SECRET", 1, true), r.stdout)
+    assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
   end)
 end)

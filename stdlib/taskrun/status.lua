@@ -1,7 +1,9 @@
 -- The live status block: while waits run and stderr is a terminal, one line per wait at the
 -- bottom of the screen (a summary line past a screenful), redrawn a few times a second by a task
 -- of its own. runtime/status.c owns the screen: it takes the block away around every log line,
--- cuts lines to the width and redacts secrets. This module only says what the lines are.
+-- cuts lines to the width and redacts secrets; runtime/output.c takes it away around the
+-- runbook's own print, io.write and io.stdout/io.stderr writes. This module only says what the
+-- lines are.
 local core = require("taskrun._core")
 
 local status = {}
@@ -95,41 +97,9 @@ function status.stop()
   core.status(nil)
 end
 
--- When stdout is the same terminal, the runbook's own output must not land inside the block
--- (the cursor sits at its end, and the next erase would miss a line): print, io.write and
--- io.stdout:write take the block away for the write. Installed with the first wait, so a
--- runbook that never waits, or whose stdout is a pipe, keeps the plain functions.
-local function guard(write)
-  return function(...)
-    core.status_hide()
-    local results = table.pack(write(...))
-    io.stdout:flush()
-    core.status_show()
-    return table.unpack(results, 1, results.n)
-  end
-end
-
-local guarded = false
-local function guard_stdout()
-  if guarded or not core.isatty(1) then return end
-  guarded = true
-  print = guard(print)
-  local io_write, file_write = io.write, getmetatable(io.stdout).__index.write
-  local write_stdout = guard(file_write)
-  io.write = function(...)
-    if io.output() == io.stdout then return write_stdout(io.stdout, ...) end
-    return io_write(...)
-  end
-  getmetatable(io.stdout).__index.write = function(f, ...)
-    if f == io.stdout then return write_stdout(f, ...) end
-    return file_write(f, ...)
-  end
-end
-
 -- w: a wait's state with label, task (the last Task seen, or nil), started and deadline.
 function status.add(w)
   if not status.live then return end
-  guard_stdout()
   waits[#waits + 1] = w
   count = count + 1
   ticker = ticker or core.spawn(tick)
