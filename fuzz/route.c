@@ -148,5 +148,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; providers[i]; i++)
     for (const tr_route *r = providers[i]->routes; r->op; r++) check_route(providers[i], r, 2);
   lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT, 0);
   return 0;
 }
