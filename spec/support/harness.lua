@@ -115,6 +115,34 @@ function H.start_sim(args)
   }
 end
 
+-- Starts build/taskrun-stub (tools/stub_server.c) on a free loopback port: the n-th connection
+-- gets the n-th of `responses` (raw bytes, written to temp files), the last one again after
+-- that. opts.fill adds that many bytes after each response; opts.hold keeps the connection open,
+-- silent, after writing. Returns stub with .url and :stop().
+function H.start_stub(responses, opts)
+  opts = opts or {}
+  local argv = { "build/taskrun-stub", "--port", "0" }
+  if opts.fill then argv[#argv + 1] = "--fill " .. math.tointeger(opts.fill) end
+  if opts.hold then argv[#argv + 1] = "--hold" end
+  local files = {}
+  for _, r in ipairs(responses) do
+    files[#files + 1] = H.write_tmp(r)
+    argv[#argv + 1] = quote(files[#files])
+  end
+  local proc = spawn(table.concat(argv, " "))
+  local url = proc:line()
+  assert(url and url:match("^http://"), "taskrun-stub did not print its URL")
+  return {
+    url = url,
+    stop = function()
+      proc:kill("TERM")
+      local r = proc:wait()
+      for _, f in ipairs(files) do os.remove(f) end
+      return r
+    end,
+  }
+end
+
 -- The environment `taskrun --sim` gives a script, for specs that start the simulator themselves.
 function H.sim_env(sim, extra)
   local env = {
