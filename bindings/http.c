@@ -286,7 +286,7 @@ static void push_url_for_message(lua_State *L, const char *url, size_t len) {
 /* [-0, +0, e] Parses the URL, adds the query, and sets both URLs on the request. */
 static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   TR_STACK_BEGIN(L);
-  size_t len;
+  size_t len = 0;
   const char *url = lua_type(L, url_idx) == LUA_TSTRING ? lua_tolstring(L, url_idx, &len) : NULL;
   if (!url) tr_raise(L, "usage", "http: the request needs a url (a string)");
   if (strlen(url) != len) {
@@ -347,7 +347,7 @@ static void set_headers(lua_State *L, http_req *r, int h) {
   if (lua_istable(L, h)) {
     lua_pushnil(L);
     while (lua_next(L, h)) {
-      size_t nlen, vlen;
+      size_t nlen = 0, vlen = 0;
       const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &nlen) : NULL;
       const char *value = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
                           ? lua_tolstring(L, -1, &vlen) : NULL;

@@ -215,7 +215,7 @@ static void decode_string(reader *r) {
       case 'r': out[n++] = '\r'; break;
       case 't': out[n++] = '\t'; break;
       case 'u': {
-        unsigned cp, lo = 0;
+        unsigned cp = 0, lo = 0;
         if (r->end - q < 4 || hex4(q, &cp) != 0) decode_fail(r, "expected \\u and 4 hex digits");
         q += 4;
         if (cp >= 0xdc00 && cp <= 0xdfff) decode_fail(r, "a \\u escape of a lone low surrogate");

@@ -23,21 +23,9 @@ local function sim_env_ok(script, env)
 end
 
 -- A server that answers every request with the bytes of `response`, as written.
-local rawserve_bin
 local function rawserve(response)
-  if not rawserve_bin then
-    rawserve_bin = os.tmpname()
-    assert(os.execute("cc -std=c11 -D_GNU_SOURCE -o " .. H.quote(rawserve_bin)
-      .. " spec/support/rawserve.c"), "cannot build spec/support/rawserve.c")
-  end
-  local p = assert(io.popen("echo $$; exec " .. H.quote(rawserve_bin) .. " "
-    .. H.quote(H.write_tmp(response)), "r"))
-  local pid = assert(tonumber(p:read("l")))
-  local url = assert(p:read("l"), "rawserve printed no URL")
-  return url, function()
-    os.execute("kill " .. pid)
-    p:close()
-  end
+  local stub = H.start_stub({ response })
+  return stub.url, stub.stop
 end
 
 describe("paths", function()
@@ -224,7 +212,7 @@ describe("response headers", function()
   it("reads header lines that end in LF alone: a Keycard 303 keeps its install id", function()
     local url, stop = rawserve("HTTP/1.1 303 See Other\nLocation: /zones/z1/installs/inst-42\n"
       .. "X-Dup: a\nx-dup: b\nContent-Length: 0\nConnection: close\n\n")
-    local r = H.run({ env = { KEYCARD_API_URL = url, KEYCARD_TOKEN = "t" }, script = [[
+    local r = H.run({ env = { KEYCARD_API_URL = url, KEYCARD_TOKEN = "kc-wire-token" }, script = [[
       local res = taskrun.http.get(os.getenv("KEYCARD_API_URL") .. "/x")
       print(res.status, res.headers.location, res.headers["x-dup"])
       local task = taskrun.keycard.catalog_task("z1", "ct1")
