@@ -228,6 +228,30 @@ static void drop_spent(void)
   }
 }
 
+/* A copy of body with each "{n}" replaced by n: a body fault that answers a fresh value every
+ * time (a continue token that never ends), or NULL when out of memory. */
+static char *body_with_count(const char *body, long n)
+{
+  char num[24];
+  int numlen = snprintf(num, sizeof num, "%ld", n);
+  size_t len = strlen(body), marks = 0;
+  for (const char *p = strstr(body, "{n}"); p; p = strstr(p + 3, "{n}")) marks++;
+  char *out = malloc(len + marks * (size_t)numlen + 1);
+  if (!out) return NULL;
+  char *o = out;
+  for (const char *p = body; *p;) {
+    if (strncmp(p, "{n}", 3) == 0) {
+      memcpy(o, num, (size_t)numlen);
+      o += numlen;
+      p += 3;
+    } else {
+      *o++ = *p++;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
 void sim_faults_pick(const char *provider, const char *method, const char *path,
                      sim_fault_pick *out)
 {
@@ -246,7 +270,7 @@ void sim_faults_pick(const char *provider, const char *method, const char *path,
     out->status = f->status;
     out->retry_after = f->retry_after;
     out->retry_after_date = f->retry_after_date;
-    out->body = f->body ? strdup(f->body) : NULL;
+    out->body = f->body ? body_with_count(f->body, f->fired) : NULL;
     out->latency_ms += f->ms;
   }
   drop_spent();

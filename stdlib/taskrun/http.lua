@@ -17,8 +17,10 @@ Response.__index = Response
 function Response:json()
   local ok, value = pcall(json.decode, self.body)
   if ok then return value end
+  local url = self.url   -- as long as the id in it: quoted cut short
+  if #url > 200 then url = url:sub(1, 197) .. "..." end
   value.message = string.format("%s %s answered %d with a body that is not JSON: %s",
-    self.method, self.url, self.status, value.message)
+    self.method, url, self.status, value.message)
   value.status = self.status
   error(value, 2)
 end

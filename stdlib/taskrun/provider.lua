@@ -110,8 +110,9 @@ end
 function Task:refresh()
   local refresh = refreshers[self]
   if not refresh then
-    fail("usage", string.format("%s task %s cannot be refreshed", self.provider,
-      provider.quote(self.id)), nil, 2)
+    fail("usage", string.format("%s task %s cannot be refreshed (it came without an id)",
+      self.provider, provider.quote(self.id)),
+      { provider = self.provider, task = self, task_id = self.id }, 2)
   end
   return refresh()
 end
