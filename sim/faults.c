@@ -27,7 +27,8 @@ typedef struct sim_fault {
 } sim_fault;
 
 static const char *kind_names[SIM_FAULT_KINDS] = {
-  "latency", "rate_limit", "server_error", "malformed_json", "drop", "stall", "expired_token", "body"
+  "latency", "rate_limit", "server_error", "malformed_json", "drop", "stall", "expired_token",
+  "body"
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -18,7 +18,8 @@ end
 -- `body` (status 200, or `status`) to the call's first request. A call may take a body others
 -- refuse: an empty list is a list.
 local CALLS = [==[
-local restore = { restore = { type = "volume", source = { bucket = "b" }, target = { svm = "s" } } }
+local restore = { restore = { type = "volume", source = { bucket = "b" },
+                              target = { svm = "s" } } }
 local SCALARS = { "null", "42", '"hi"', "true" }
 local OBJECT = { "[]", "[1]", '[{"id": 5}]' }
 local calls = {
@@ -156,7 +157,9 @@ describe("the Astra task list", function()
       print(okc, e.kind, e.provider, #sim.requests("/core/v1/tasks"))
       print(e.message:match("more than 1000 pages") ~= nil, e.message:match("filter") ~= nil)
       sim.clear_faults()
-      for i = 1, 3 do sim.task({ provider = "astra", name = "astra.backup", steps = { "running" } }) end
+      for _ = 1, 3 do
+        sim.task({ provider = "astra", name = "astra.backup", steps = { "running" } })
+      end
       print(#astra.tasks({ limit = 1 }))   -- an ending list pages to its end
     ]], { flags = { "--timeout", "60s" } })
     assert.are.equal("false\thttp\tastra\t1000\ntrue\ttrue\n3\n", out)
@@ -263,7 +266,8 @@ describe("errors about a vendor task", function()
 
   it("the Redpanda advice on a task gone early gives wait options that work", function()
     local out = ok([[
-      sim.task({ provider = "redpanda", id = 13, mode = "poll", steps = { "STATE_PREPARING", "gone" } })
+      sim.task({ provider = "redpanda", id = 13, mode = "poll",
+                 steps = { "STATE_PREPARING", "gone" } })
       redpanda.mount_task(13)
       local _, e = pcall(redpanda.mount_task, 13)
       local advice = e.message:match("wait options ([^)]+)%)")

@@ -126,8 +126,22 @@ describe("errors a wait raises", function()
       local j = %s
       local _, e = pcall(taskrun.wait, bluexp.job(j.id), fast)
       print(e.kind, #e.message < 2000)
-    ]], job:format('{ { state = string.rep("S", 200000) }, { state = "FAILED", error = string.rep("e", 200000) } }')))
+    ]], job:format('{ { state = string.rep("S", 200000) }, '
+      .. '{ state = "FAILED", error = string.rep("e", 200000) } }')))
     assert.are.equal("failed\ttrue\n", out)
+  end)
+end)
+
+describe("the advice of a refused option", function()
+  it("gives options that work: max_interval alone under the default interval", function()
+    local out = ok([[
+      local done = bluexp.job(]] .. job:format('{ "COMPLETED" }') .. [[.id)
+      local _, e = pcall(taskrun.wait, done, { max_interval = "1s" })
+      local advice = e.message:match("e%.g%. (.*)$")
+      print(e.kind, advice)
+      print(taskrun.wait(done, assert(load("return { " .. advice .. " }"))()).state)
+    ]])
+    assert.are.equal("usage\tinterval = 1, max_interval = 1\nCOMPLETED\n", out)
   end)
 end)
 
@@ -135,8 +149,9 @@ describe("wait_any and wait_all", function()
   it("raise a string error with its location once", function()
     local out = ok([[
       -- Not a tail call: the caller's frame is there for a location to be taken from.
-      local function any() local t = taskrun.wait_any({ function() error("boom") end }, fast) return t end
-      local function all() local t = taskrun.wait_all({ function() error("boom") end }, fast) return t end
+      local function boom() error("boom") end
+      local function any() local t = taskrun.wait_any({ boom }, fast) return t end
+      local function all() local t = taskrun.wait_all({ boom }, fast) return t end
       local _, e1 = pcall(any)
       local _, e2 = pcall(all)
       for _, e in ipairs({ e1, e2 }) do

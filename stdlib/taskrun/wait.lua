@@ -56,7 +56,11 @@ local function check_options(opts)
   end
   if o.timeout <= 0 then usage("timeout must be more than 0") end
   if o.interval <= 0 then usage("interval must be more than 0") end
-  if o.max_interval < o.interval then usage("max_interval must be at least interval") end
+  if o.max_interval < o.interval then
+    usage(string.format("max_interval (%gs) must be at least interval (%gs; 2s unless given):"
+      .. " give both, e.g. interval = %g, max_interval = %g", o.max_interval, o.interval,
+      o.max_interval, o.max_interval))
+  end
   if type(o.backoff) ~= "number" or o.backoff < 1 then usage("backoff must be a number >= 1") end
   if math.type(o.stable) ~= "integer" or o.stable < 1 then usage("stable must be an integer >= 1") end
   for _, k in ipairs({ "jitter", "raise", "fail_fast" }) do
@@ -293,7 +297,8 @@ local function next_delay(w, o, delays, retry_after)
         asked = string.format("%s (max_retry_after %s)", asked, human(ra))
       end
       fail("timeout", w, string.format("%s: the server asked to retry after %s, past the "
-        .. "deadline (%s left); last state %s; %s", w.label, asked, human(left),
+        .. "deadline (%s left); last state %s; %s; give the wait a longer timeout, or a "
+        .. "smaller max_retry_after to poll sooner than asked", w.label, asked, human(left),
         state_words(w.task), summary(w)))
     end
     if ra > d then d = ra end
