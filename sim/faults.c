@@ -21,12 +21,14 @@ typedef struct sim_fault {
   int status;
   long retry_after;
   int retry_after_date;
+  char *body;             /* kind body: the raw answer */
   long fired;
   struct sim_fault *next;
 } sim_fault;
 
 static const char *kind_names[SIM_FAULT_KINDS] = {
-  "latency", "rate_limit", "server_error", "malformed_json", "drop", "stall", "expired_token"
+  "latency", "rate_limit", "server_error", "malformed_json", "drop", "stall", "expired_token",
+  "body"
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,6 +45,7 @@ static void free_fault(sim_fault *f)
   free(f->provider);
   free(f->method);
   free(f->path);
+  free(f->body);
   free(f);
 }
 
@@ -94,7 +97,7 @@ static int parse_kind(json_t *spec, sim_fault *f, char *err, size_t errsize)
     }
   }
   snprintf(err, errsize, "kind must be one of latency, rate_limit, server_error, "
-           "malformed_json, drop, stall, expired_token");
+           "malformed_json, drop, stall, expired_token, body");
   return -1;
 }
 
@@ -130,6 +133,15 @@ static int parse_fault(json_t *spec, sim_fault *f, char *err, size_t errsize)
     return -1;
   }
   f->retry_after_date = fmt && strcmp(fmt, "http-date") == 0;
+  /* Any bytes at all, for clients that must survive bodies no vendor sends. */
+  json_t *body = json_object_get(spec, "body");
+  if (f->kind == SIM_FAULT_BODY) {
+    if (!json_is_string(body)) {
+      snprintf(err, errsize, "a body fault needs body, a string");
+      return -1;
+    }
+    f->body = strdup(json_string_value(body));
+  }
   return 0;
 }
 
@@ -217,6 +229,30 @@ static void drop_spent(void)
   }
 }
 
+/* A copy of body with each "{n}" replaced by n: a body fault that answers a fresh value every
+ * time (a continue token that never ends), or NULL when out of memory. */
+static char *body_with_count(const char *body, long n)
+{
+  char num[24];
+  int numlen = snprintf(num, sizeof num, "%ld", n);
+  size_t len = strlen(body), marks = 0;
+  for (const char *p = strstr(body, "{n}"); p; p = strstr(p + 3, "{n}")) marks++;
+  char *out = malloc(len + marks * (size_t)numlen + 1);
+  if (!out) return NULL;
+  char *o = out;
+  for (const char *p = body; *p;) {
+    if (strncmp(p, "{n}", 3) == 0) {
+      memcpy(o, num, (size_t)numlen);
+      o += numlen;
+      p += 3;
+    } else {
+      *o++ = *p++;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
 void sim_faults_pick(const char *provider, const char *method, const char *path,
                      sim_fault_pick *out)
 {
@@ -235,8 +271,15 @@ void sim_faults_pick(const char *provider, const char *method, const char *path,
     out->status = f->status;
     out->retry_after = f->retry_after;
     out->retry_after_date = f->retry_after_date;
+    out->body = f->body ? body_with_count(f->body, f->fired) : NULL;
     out->latency_ms += f->ms;
   }
   drop_spent();
   pthread_mutex_unlock(&lock);
+}
+
+void sim_fault_pick_free(sim_fault_pick *pick)
+{
+  free(pick->body);
+  pick->body = NULL;
 }

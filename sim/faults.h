@@ -12,6 +12,7 @@ typedef enum {
   SIM_FAULT_DROP,
   SIM_FAULT_STALL,
   SIM_FAULT_EXPIRED_TOKEN,
+  SIM_FAULT_BODY,
   SIM_FAULT_KINDS
 } sim_fault_kind;
 
@@ -23,6 +24,8 @@ typedef struct sim_fault_pick {
   int status;             /* 429 / 5xx, or 0 for the kind's default */
   long retry_after;       /* seconds */
   int retry_after_date;   /* send Retry-After as an HTTP-date */
+  char *body;             /* SIM_FAULT_BODY: the raw body to answer (malloc'd: the caller
+                           * frees it with sim_fault_pick_free) */
 } sim_fault_pick;
 
 /* Adds the fault described by spec; returns its id, or -1 with a message in err. */
@@ -34,6 +37,8 @@ void sim_faults_clear(void);
 /* Draws the faults for one request, counting them as used. provider may be NULL. */
 void sim_faults_pick(const char *provider, const char *method, const char *path,
                      sim_fault_pick *out);
+/* Frees what a pick holds. */
+void sim_fault_pick_free(sim_fault_pick *pick);
 /* The kind's name as rules spell it ("rate_limit"). */
 const char *sim_fault_name(sim_fault_kind kind);
 

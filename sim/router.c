@@ -48,7 +48,8 @@ static const char *reason(int status)
 static int replaces_reply(sim_fault_kind kind)
 {
   return kind == SIM_FAULT_RATE_LIMIT || kind == SIM_FAULT_SERVER_ERROR ||
-         kind == SIM_FAULT_DROP || kind == SIM_FAULT_EXPIRED_TOKEN;
+         kind == SIM_FAULT_DROP || kind == SIM_FAULT_EXPIRED_TOKEN ||
+         kind == SIM_FAULT_BODY;
 }
 
 static void replace_reply(sim_request *rq, const sim_vendor *v, const sim_fault_pick *pick)
@@ -75,6 +76,10 @@ static void replace_reply(sim_request *rq, const sim_vendor *v, const sim_fault_
     break;
   case SIM_FAULT_DROP:
     rq->reply.action = SIM_DROP;
+    break;
+  case SIM_FAULT_BODY:
+    sim_reply_text(rq, pick->status ? pick->status : 200, "application/json",
+                   pick->body ? pick->body : "");
     break;
   default:
     error_reply(rq, v, 401, "token expired");
@@ -121,5 +126,6 @@ void sim_dispatch(sim_request *rq)
     if (pick.has_fault && rq->reply.action == SIM_SEND) spoil_reply(rq, &pick);
   }
   rq->reply.delay_ms += pick.latency_ms;
+  sim_fault_pick_free(&pick);
   sim_reqlog_record(rq, provider);
 }

@@ -127,10 +127,12 @@ describe("taskrun.wait", function()
       local first = bluexp.job(j.id)
       sim.fault({ provider = "bluexp", path = JOBS, kind = "rate_limit", count = 1,
                   retry_after = 3600 })
-      taskrun.wait(first, with({ timeout = "10m" }))
+      taskrun.wait(first, with({ timeout = "2m" }))
     ]], job:format('{ "PENDING", "COMPLETED" }')))
     assert.are.equal(4, r.code)
-    assert.matches("asked to retry after 1h00m00s, past the deadline", r.stderr, 1, true)
+    -- Clamped to max_retry_after (5m) first: still past a 2m deadline.
+    assert.matches("asked to retry after 1h00m00s (max_retry_after 5m00s), past the deadline",
+      r.stderr, 1, true)
   end)
 
   it("ends on a 401 after one request, kind auth, exit 5", function()

@@ -5,6 +5,7 @@
 -- lists page through metadata.continue -> ?continue=.
 local provider = require("taskrun.provider")
 local core = require("taskrun._core")
+local json = require("taskrun.json")
 
 local m = {}
 
@@ -13,8 +14,11 @@ local function usage(msg)
 end
 
 function m.task(c, task_id)
-  if type(task_id) ~= "string" or task_id == "" then usage("task needs a task id (a string)") end
-  local body = c:body(c:send("task", { id = task_id }), 2)
+  if type(task_id) ~= "string" or task_id == "" then
+    usage("task needs a task id (a non-empty string), got " .. provider.quote(task_id))
+  end
+  local body = c:body(c:send("task", { id = task_id }, { task_id = task_id }), 2,
+    "a task object")
   return c:make_task(body, function() return m.task(c, task_id) end)
 end
 
@@ -29,7 +33,7 @@ local function filters(filter)
   for field, value in pairs(filter) do
     value = tostring(value)
     if value:find("'", 1, true) then
-      usage("tasks: a filter value cannot contain a single quote: " .. value)
+      usage("tasks: a filter value cannot contain a single quote: " .. provider.quote(value))
     end
     list[#list + 1] = string.format("%s eq '%s'", field, value)
   end
@@ -49,32 +53,58 @@ local function include_list(include)
 end
 
 -- An item is an object, or (with include) an array of the included fields in order.
-local function as_object(item, names)
-  if not names or item.id ~= nil or #item == 0 then return item end
-  local obj = {}
-  for i, name in ipairs(names) do obj[name] = item[i] end
-  return obj
+local function as_object(c, res, item, names, i)
+  local where = string.format('as item %d of "items"', i)
+  if names and provider.is_list(item) and next(item) ~= nil then
+    local obj = {}
+    for j, name in ipairs(names) do obj[name] = item[j] end
+    return obj
+  end
+  return c:object(res, item, names and "an array of the included fields or a task object"
+    or "a task object", where, 3)
 end
 
--- opts: { filter =, include =, limit = }. Follows metadata.continue to the end.
+-- Pages a list may have before taskrun calls it a loop: a server whose continue token never
+-- ends would otherwise be asked for ever (documented in the README).
+local MAX_PAGES = 1000
+
+-- opts: { filter =, include =, limit = }. Follows metadata.continue to the end, at most
+-- MAX_PAGES pages.
 function m.tasks(c, opts)
   opts = opts or {}
   local names = include_list(opts.include)
   local query = { filter = filters(opts.filter), limit = opts.limit,
                   include = names and table.concat(names, ",") or nil }
-  local tasks, seen_tokens = {}, {}
+  local tasks, seen_tokens, pages = {}, {}, 0
   repeat
-    local body = c:body(c:send("tasks", nil, { query = query }), 2)
-    for _, item in ipairs(body.items or {}) do
-      local obj = as_object(item, names)
-      local id = obj.id
+    if pages == MAX_PAGES then
+      error(core.error("http", string.format("astra: the task list had more than %d pages "
+        .. "(%d tasks so far) and its continue token had not ended; stopped paging: narrow "
+        .. "the list with filter, or ask for larger pages with limit", MAX_PAGES, #tasks),
+        { provider = "astra", pages = pages }), 2)
+    end
+    pages = pages + 1
+    local res = c:send("tasks", nil, { query = query })
+    local body = c:body(res, 2, "a task list object")
+    for i, item in ipairs(c:list(res, body.items, "a list of tasks", 'in "items"', 2)) do
+      local obj = as_object(c, res, item, names, i)
+      local id = type(obj.id) == "string" and obj.id ~= "" and obj.id or nil
       tasks[#tasks + 1] = c:make_task(obj, id and function() return m.task(c, id) end or nil)
     end
-    local token = type(body.metadata) == "table" and body.metadata.continue or nil
-    if token == "" then token = nil end
+    local token
+    if body.metadata ~= nil then
+      local meta = c:object(res, body.metadata, "a metadata object", 'in "metadata"', 2)
+      token = meta.continue
+      if token == json.null or token == "" then token = nil end
+      if token ~= nil and type(token) ~= "string" then
+        c:unexpected(res, token, "a string", 'in "metadata.continue"', 2)
+      end
+    end
     if token and seen_tokens[token] then
-      error(core.error("http", "astra: the task list repeated its continue token " .. token
-        .. "; stopped paging to avoid a loop", { provider = "astra" }), 2)
+      error(core.error("http", "astra: the task list repeated its continue token "
+        .. provider.quote(token) .. "; stopped paging to avoid a loop: retry later, or narrow "
+        .. "the list with filter", { provider = "astra", status = res.status, pages = pages }),
+        2)
     end
     if token then seen_tokens[token] = true end
     query["continue"] = token
@@ -85,20 +115,41 @@ end
 -- Starts a backup of an application (POST .../appBackups) and returns the astra.backup Task
 -- Astra created for it, found by its resourceID.
 function m.backup(c, app_id, opts)
-  if type(app_id) ~= "string" or app_id == "" then usage("backup needs an application id") end
+  if type(app_id) ~= "string" or app_id == "" then
+    usage("backup needs an application id (a non-empty string), got " .. provider.quote(app_id))
+  end
   opts = opts or {}
+  local name = opts.name or ("taskrun-" .. core.uuid():sub(1, 8))
   local res = c:send("backup", { app = app_id }, { json = {
-    type = "application/astra-appBackup", version = "1.1",
-    name = opts.name or ("taskrun-" .. core.uuid():sub(1, 8)) } })
-  local body = c:body(res, 2)
-  local backup_id = body.id or (res.headers.location or ""):match("([^/]+)$")
+    type = "application/astra-appBackup", version = "1.1", name = name } })
+  -- Without the created id no task can be told from another's: say so, and how to look.
+  local function no_id(value, where)
+    c:unexpected(res, value, "the created appBackup's id (or a Location header)", where, 3,
+      { backup_name = name }, string.format("the backup may have started: look for the "
+      .. "appBackup named %s of application %s before starting another", provider.quote(name),
+      provider.quote(app_id)))
+  end
+  -- The created appBackup, or an empty body with its Location.
+  local body = {}
+  if res.status < 200 or res.status > 299 or res.body:find("%S") then
+    body = c:body(res, 2)
+    if type(body) ~= "table" or provider.is_list(body) and next(body) ~= nil then no_id(body) end
+  end
+  local backup_id = body.id
+  if type(backup_id) ~= "string" or backup_id == "" then
+    -- The last path segment of the Location (patterns that scan it once).
+    local location = (res.headers.location or ""):gsub("[?#].*", "")
+    backup_id = location:match(".*/([^/]+)")
+  end
+  if not backup_id then no_id(body.id, 'in "id"') end
   local found = m.tasks(c, { filter = { resourceID = backup_id } })
   for _, task in ipairs(found) do
     if task.raw.name == "astra.backup" or not task.raw.parentTaskID then return task end
   end
   error(core.error("not_found", string.format("astra: backup %s started, but no task names it "
-    .. "yet; list it with astra.tasks{ filter = { resourceID = %q } }", tostring(backup_id),
-    tostring(backup_id)), { provider = "astra", backup_id = backup_id }), 2)
+    .. "yet; list it with astra.tasks{ filter = { resourceID = %s } }",
+    provider.quote(backup_id), provider.quote(backup_id)),
+    { provider = "astra", backup_id = backup_id, backup_name = name }), 2)
 end
 
 return provider.module("astra", m)

@@ -17,8 +17,10 @@ Response.__index = Response
 function Response:json()
   local ok, value = pcall(json.decode, self.body)
   if ok then return value end
+  local url = self.url   -- as long as the id in it: quoted cut short
+  if #url > 200 then url = url:sub(1, 197) .. "..." end
   value.message = string.format("%s %s answered %d with a body that is not JSON: %s",
-    self.method, self.url, self.status, value.message)
+    self.method, url, self.status, value.message)
   value.status = self.status
   error(value, 2)
 end
@@ -32,6 +34,49 @@ end
 
 local function usage(msg)
   return errors.error("usage", msg)
+end
+
+-- ---- the deadline of the wait a request is made for ----------------------------------------
+
+-- coroutine -> the deadline (taskrun.now() seconds) of the wait polling in it. taskrun.wait
+-- sets it around each poll, so every request a poll makes, a custom fetch function's too,
+-- ends by the wait's deadline instead of running its own 60 s after it.
+local deadlines = setmetatable({}, { __mode = "k" })
+
+-- Less time left than this and a request is not sent: libcurl reads a 0 ms timeout as none.
+http.MIN_TIMEOUT = 0.001
+
+-- Caps every request the running coroutine makes until the returned value is closed (a
+-- to-be-closed variable): `local scope <close> = http.deadline_scope(d)`. Nested scopes keep
+-- the earliest deadline.
+function http.deadline_scope(deadline)
+  local co = coroutine.running()
+  local outer = deadlines[co]
+  deadlines[co] = outer and math.min(outer, deadline) or deadline
+  return setmetatable({}, { __close = function() deadlines[co] = outer end })
+end
+
+-- opts with its timeout cut to the time left before the deadline of the current coroutine's
+-- wait, if any. Raises a transport error with cause "timeout" when no time is left: the wait
+-- then ends with its own timeout error, as when a request was cut short.
+local function capped(opts)
+  local deadline = deadlines[coroutine.running()]
+  if not deadline then return opts end
+  local left = deadline - errors.now()
+  if left < http.MIN_TIMEOUT then
+    error(errors.error("transport", string.format("%s request not sent: the wait's deadline "
+      .. "has passed", type(opts.method) == "string" and opts.method:upper() or "GET"),
+      { cause = "timeout" }), 3)
+  end
+  local timeout = opts.timeout   -- read once: the C side reads the view's value
+  if timeout ~= nil then
+    local t = errors.duration(timeout)
+    -- 0 stays 0 for the C side to refuse; under 1 ms is 1 ms (libcurl counts in ms).
+    if t <= 0 then return opts end
+    left = math.min(math.max(t, http.MIN_TIMEOUT), left)
+  end
+  -- A view of opts with only the timeout changed: the caller's table stays as given.
+  return setmetatable({ timeout = left }, { __index = opts })
 end
 
 function http.request(opts)
@@ -49,7 +94,7 @@ function http.request(opts)
     end
     opts = copy
   end
-  return setmetatable(core.request(opts), Response)
+  return setmetatable(core.request(capped(opts)), Response)
 end
 
 for _, method in ipairs({ "get", "post", "put", "patch", "delete", "head" }) do

@@ -10,7 +10,8 @@ local m = {}
 
 local function required(v, what, name)
   if type(v) ~= "string" and math.type(v) ~= "integer" or v == "" then
-    error(core.error("usage", string.format("keycard.%s needs %s", what, name)), 3)
+    error(core.error("usage", string.format("keycard.%s needs %s (a non-empty string), got %s",
+      what, name, provider.quote(v))), 3)
   end
   return v
 end
@@ -19,11 +20,11 @@ function m.catalog_task(c, zone_id, task_id)
   required(zone_id, "catalog_task", "a zone id")
   required(task_id, "catalog_task", "a task id")
   local refresh = function() return m.catalog_task(c, zone_id, task_id) end
-  local res = c:send("catalog_task", { zone = zone_id, id = task_id })
+  local res = c:send("catalog_task", { zone = zone_id, id = task_id }, { task_id = task_id })
   if res.status == 303 then
     local location = res.headers.location or ""
     local ok, body = pcall(res.json, res)
-    local raw = ok and type(body) == "table" and body or {}
+    local raw = ok and provider.is_object(body) and body or {}
     local task = c:make_task({ id = raw.id or task_id, status = "completed",
       install_id = raw.install_id }, refresh)
     task.raw = raw
@@ -31,7 +32,18 @@ function m.catalog_task(c, zone_id, task_id)
     task.install_id = location:match("/installs/([^/?#]+)") or task.install_id
     return task
   end
-  return c:make_task(c:body(res, 2), refresh)
+  return c:make_task(c:body(res, 2, "a catalog task object"), refresh)
+end
+
+-- The Task of a catalog task a POST or DELETE answered, polled by its id from then on.
+local function started(c, res, zone_id, what)
+  local body = c:body(res, 3, "a catalog task object")
+  local id = body.id
+  if (type(id) ~= "string" or id == "") and math.type(id) ~= "integer" then
+    c:unexpected(res, id, "the catalog task's id", 'in "id"', 3, nil, "the " .. what
+      .. " may have started: check the zone's installs before trying again")
+  end
+  return c:make_task(body, function() return m.catalog_task(c, zone_id, id) end)
 end
 
 -- spec: { package_id = "...", inputs = {...}, version = N }. Returns the install's Task.
@@ -40,21 +52,24 @@ function m.install(c, zone_id, spec)
   if type(spec) ~= "table" or type(spec.package_id) ~= "string" then
     error(core.error("usage", "keycard.install needs { package_id = ..., inputs = ..., version = ... }"), 2)
   end
-  local body = c:body(c:send("install", { zone = zone_id }, { json = {
-    package_id = spec.package_id, inputs = spec.inputs, version = spec.version } }), 2)
-  return c:make_task(body, function() return m.catalog_task(c, zone_id, body.id) end)
+  return started(c, c:send("install", { zone = zone_id }, { json = {
+    package_id = spec.package_id, inputs = spec.inputs, version = spec.version } }), zone_id,
+    "install")
 end
 
 function m.uninstall(c, zone_id, install_id)
   required(zone_id, "uninstall", "a zone id")
   required(install_id, "uninstall", "an install id")
-  local body = c:body(c:send("uninstall", { zone = zone_id, id = install_id }), 2)
-  return c:make_task(body, function() return m.catalog_task(c, zone_id, body.id) end)
+  return started(c, c:send("uninstall", { zone = zone_id, id = install_id }), zone_id,
+    "uninstall")
 end
 
 -- The install a completed task points at (the 303's target), as the vendor object.
 function m.get_install(c, zone_id, install_id)
-  return c:body(c:send("get_install", { zone = zone_id, id = install_id }), 2)
+  required(zone_id, "get_install", "a zone id")
+  required(install_id, "get_install", "an install id")
+  return c:body(c:send("get_install", { zone = zone_id, id = install_id }), 2,
+    "an install object")
 end
 
 local function decorate(c, headers)

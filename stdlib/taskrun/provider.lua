@@ -16,6 +16,82 @@ local function fail(kind, message, fields, level)
   error(core.error(kind, message, fields), (level or 1) + 1)
 end
 
+-- ---- words ---------------------------------------------------------------------------------
+
+-- How much of a user's or vendor's value a message quotes: a 1 MB id must not make a 3 MB
+-- message, nor a vendor's state a line the terminal scrolls for.
+local QUOTE_MAX = 120
+
+-- `s` cut to at most `max` bytes (QUOTE_MAX), never inside a UTF-8 character, "..." marking
+-- the cut. Constant work whatever the length.
+local function clip(s, max)
+  max = max or QUOTE_MAX
+  if #s <= max then return s end
+  local cut = max - 3
+  for _ = 1, 3 do   -- a continuation byte after the cut: back up to its character's start
+    local b = s:byte(cut + 1)
+    if cut == 0 or b < 0x80 or b >= 0xC0 then break end
+    cut = cut - 1
+  end
+  return s:sub(1, cut) .. "..."
+end
+provider.clip = clip
+
+-- A value as a message quotes it: a string in double quotes (clipped, control characters
+-- escaped), a number as it is, anything else by its type, never calling its __tostring.
+function provider.quote(v, max)
+  local t = type(v)
+  if t == "string" then
+    return '"' .. clip(v, max):gsub('[%c"\\]', function(c)
+      return string.format("\\%03d", c:byte())
+    end) .. '"'
+  elseif t == "number" or t == "boolean" or t == "nil" then
+    return tostring(v)
+  end
+  return "a " .. t
+end
+
+-- ---- body shapes -----------------------------------------------------------------------------
+
+-- cjson reads `[]` and `{}` both as an empty table; a non-empty array has [1], which no
+-- decoded object has (object keys are strings). json.is_array also knows a marked array.
+local function is_array(v)
+  return type(v) == "table" and (rawget(v, 1) ~= nil or json.is_array(v))
+end
+
+-- A decoded JSON object with at least one field: what every vendor task or envelope is.
+local function is_object(v)
+  return type(v) == "table" and not is_array(v) and next(v) ~= nil
+end
+provider.is_object = is_object
+
+-- A decoded JSON array, possibly empty (an empty object reads the same).
+local function is_list(v)
+  return type(v) == "table" and (is_array(v) or next(v) == nil)
+end
+provider.is_list = is_list
+
+-- What a decoded value is, for a message: "null", "a JSON array", ...
+local function shape(v)
+  if v == json.null then return "null" end
+  local t = type(v)
+  if t == "table" then
+    if is_array(v) then return "a JSON array" end
+    if next(v) == nil then return "an empty JSON object or array" end
+    return "a JSON object"
+  elseif t == "string" then
+    return "a JSON string"
+  elseif t == "number" then
+    return "a JSON number"
+  elseif t == "boolean" then
+    return "JSON " .. tostring(v)
+  elseif t == "nil" then
+    return "nothing"
+  end
+  return "a " .. t
+end
+provider.shape = shape
+
 -- ---- the Task ----------------------------------------------------------------------------
 
 local Task = {}
@@ -34,7 +110,9 @@ end
 function Task:refresh()
   local refresh = refreshers[self]
   if not refresh then
-    fail("usage", string.format("%s task %s cannot be refreshed", self.provider, tostring(self.id)), nil, 2)
+    fail("usage", string.format("%s task %s cannot be refreshed (it came without an id)",
+      self.provider, provider.quote(self.id)),
+      { provider = self.provider, task = self, task_id = self.id }, 2)
   end
   return refresh()
 end
@@ -45,7 +123,8 @@ function Task:wait(opts)
 end
 
 function Task:__tostring()
-  return string.format("%s task %s (%s)", self.provider, tostring(self.id), tostring(self.state))
+  return string.format("%s task %s (%s)", self.provider, clip(tostring(self.id)),
+    clip(tostring(self.state)))
 end
 
 -- One warning per provider, task and state: an unknown state is news, not noise.
@@ -56,7 +135,7 @@ local function warn_unknown(task)
   if warned[key] then return end
   warned[key] = true
   core.log.warn("unknown task state: treated as not finished", {
-    provider = task.provider, id = tostring(task.id), state = tostring(task.state) })
+    provider = task.provider, id = clip(tostring(task.id)), state = clip(tostring(task.state)) })
 end
 
 -- ---- clients -----------------------------------------------------------------------------
@@ -98,7 +177,11 @@ function provider.new_client(name, opts, level)
   return c
 end
 
+-- What a response was about, for its errors: res -> { task_id = the vendor's id }.
+local contexts = setmetatable({}, { __mode = "k" })
+
 -- Sends operation `op` of the descriptor; `vars` fill the path. Returns the response.
+-- opts.task_id: the vendor task the request is about, named by every error about its answer.
 function Client:send(op, vars, opts)
   opts = opts or {}
   local all = { account = self.account }
@@ -110,17 +193,55 @@ function Client:send(op, vars, opts)
   if self.decorate then self:decorate(headers) end
   local res = http.request({ method = method, url = self.url .. path, headers = headers,
     query = opts.query, json = opts.json, timeout = self.timeout })
+  contexts[res] = { task_id = opts.task_id }
   self.last_status = res.status
   return res
 end
 
--- A short, single-line excerpt of a body that is not the vendor's JSON (an HTML error page).
-local function excerpt(body)
-  local text = body:gsub("<[^>]*>", " "):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
-  if text == "" then return "(empty body)" end
-  if #text > 160 then text = text:sub(1, 157) .. "..." end
-  return text
+-- The fields every error about `res` carries: provider, status, task_id, then `extra`.
+function Client:fields(res, extra)
+  local f = { provider = self.name, status = res.status, retry_after = res.retry_after,
+              task_id = (contexts[res] or {}).task_id }
+  for k, v in pairs(extra or {}) do f[k] = v end
+  return f
 end
+
+-- "GET https://.../jobs/7", the URL clipped: an id can be as long as a body.
+local function request_words(res)
+  return string.format("%s %s", res.method, clip(res.url, 200))
+end
+
+-- How much of an error body is decoded for the vendor's words: an envelope is small; past
+-- this it is not one (an HTML page, garbage), and only an excerpt of its start is shown. Keeps
+-- the work on a 64 MiB error body bounded (the words of an envelope with many invalidParams
+-- take time quadratic in their number).
+local ERROR_BODY_MAX = 65536
+
+-- `s` without <...> tags, in one pass: each find moves forward, so the work is linear (the
+-- pattern "<[^>]*>" retried at every '<' of "<<<<..." was quadratic).
+local function strip_tags(s)
+  local out, pos = {}, 1
+  while true do
+    local lt = s:find("<", pos, true)
+    local gt = lt and s:find(">", lt + 1, true)
+    if not gt then
+      out[#out + 1] = s:sub(pos)
+      return table.concat(out)
+    end
+    out[#out + 1] = s:sub(pos, lt - 1)
+    out[#out + 1] = " "
+    pos = gt + 1
+  end
+end
+
+-- A short, single-line excerpt of a body that is not the vendor's JSON (an HTML error page),
+-- from its first bytes only.
+local function excerpt(body)
+  local text = strip_tags(body:sub(1, 4096)):gsub("[%s%c]+", " "):gsub("^ ", ""):gsub(" $", "")
+  if text == "" then return #body > 0 and "(no text in the body)" or "(empty body)" end
+  return clip(text, 160)
+end
+provider.excerpt = excerpt
 
 local hints = {
   auth = "check %s and the token's permissions",
@@ -132,8 +253,12 @@ local hints = {
 -- Raises the error a non-2xx response means, in the vendor's own words; `hint_text`
 -- (optional) replaces the generic advice on what to do.
 function Client:raise(res, fields, level, hint_text)
-  local ok, body = pcall(json.decode, res.body)
-  local words = ok and type(body) == "table" and self.spec.error_words(body) or excerpt(res.body)
+  local words
+  if #res.body <= ERROR_BODY_MAX then
+    local ok, body = pcall(json.decode, res.body)
+    words = ok and type(body) == "table" and self.spec.error_words(body)
+  end
+  words = type(words) == "string" and clip(words, 500) or excerpt(res.body)
   local kind, hint
   if res.status == 401 or res.status == 403 then
     kind, hint = "auth", string.format(hints.auth, self.spec.token_env)
@@ -142,25 +267,56 @@ function Client:raise(res, fields, level, hint_text)
   else
     kind, hint = "http", res.status >= 500 and hints.server or hints.client
   end
-  local f = { provider = self.name, status = res.status, retry_after = res.retry_after }
-  for k, v in pairs(fields or {}) do f[k] = v end
-  fail(kind, string.format("%s: %s %s answered %d: %s; %s", self.name, res.method, res.url,
-    res.status, words, hint_text or hint), f, (level or 1) + 1)
+  fail(kind, string.format("%s: %s answered %d: %s; %s", self.name, request_words(res),
+    res.status, words, hint_text or hint), self:fields(res, fields), (level or 1) + 1)
 end
 
--- The JSON body of a 2xx response; kind "decode" when it is not JSON.
-function Client:body(res, level)
-  if res.status < 200 or res.status > 299 then self:raise(res, nil, (level or 1) + 1) end
+-- Raises kind "decode": `res` answered `value` (found `where`, e.g. 'in "items"') where `what`
+-- was expected; `advice` (optional) says what to do.
+function Client:unexpected(res, value, what, where, level, extra, advice)
+  fail("decode", string.format("%s: %s answered %d with %s%s where %s was expected%s",
+    self.name, request_words(res), res.status, shape(value), where and (" " .. where) or "",
+    what, advice and ("; " .. advice) or ""), self:fields(res, extra), (level or 1) + 1)
+end
+
+-- The JSON body of a 2xx response; kind "decode" when it is not JSON, or, when `what` is
+-- given ("a job object"), when it is not a JSON object with fields.
+function Client:body(res, level, what)
+  level = (level or 1) + 1
+  if res.status < 200 or res.status > 299 then self:raise(res, nil, level) end
   local ok, body = pcall(res.json, res)
   if not ok then
-    body.provider = self.name
-    error(body, (level or 1) + 1)
+    if type(body) == "table" then
+      for k, v in pairs(self:fields(res)) do
+        if body[k] == nil then body[k] = v end
+      end
+    end
+    error(body, level)
   end
+  if what and not is_object(body) then self:unexpected(res, body, what, nil, level) end
   return body
 end
 
--- A Task from a vendor object; `refresh` gives a fresh one.
+-- `value` (found in res's body, `where`) when it is an object with fields; else kind decode.
+function Client:object(res, value, what, where, level)
+  if not is_object(value) then self:unexpected(res, value, what, where, (level or 1) + 1) end
+  return value
+end
+
+-- `value` as a list: nil is empty (vendors omit empty lists); else it must be an array.
+function Client:list(res, value, what, where, level)
+  if value == nil then return {} end
+  if not is_list(value) then self:unexpected(res, value, what, where, (level or 1) + 1) end
+  return value
+end
+
+-- A Task from a vendor object; `refresh` gives a fresh one. The modules check the object
+-- against its request first; this is the last line, for a caller that did not.
 function Client:make_task(obj, refresh)
+  if not is_object(obj) then
+    fail("decode", string.format("%s: %s where a task object was expected", self.name,
+      shape(obj)), { provider = self.name, status = self.last_status }, 2)
+  end
   local task = setmetatable(self.spec.task(obj), Task)
   refreshers[task] = refresh
   statuses[task] = self.last_status

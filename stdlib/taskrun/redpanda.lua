@@ -9,17 +9,38 @@ local core = require("taskrun._core")
 
 local m = {}
 
+-- A mount task id as Redpanda knows it: a decimal integer. A Lua integer, or a string of
+-- decimal digits that fits one, or a float holding an integer below 2^53 (31.0: exact).
+-- Never 7.5, nor a float past 2^53 (2^60 + 0.0 may be the rounding of a neighbour: polling
+-- it could poll another task), nor what tonumber also reads ("0x10", " 7 ", "1e3").
+-- Returns the integer, or nil.
+local function parse_id(id)
+  if math.type(id) == "integer" then return id end
+  if math.type(id) == "float" then
+    return math.abs(id) <= 2^53 and math.tointeger(id) or nil
+  end
+  if type(id) == "string" and #id <= 20 and id:match("^%-?%d+$") then
+    local n = tonumber(id)
+    if math.type(n) == "integer" then return n end   -- past 2^63 Lua reads a float
+  end
+  return nil
+end
+
 local function task_id(id, what)
-  local n = math.tointeger(tonumber(id))
+  local n = parse_id(id)
   if not n then
-    error(core.error("usage", string.format("redpanda.%s: the task id must be an integer, got %s",
-      what, tostring(id))), 3)
+    error(core.error("usage", string.format("redpanda.%s: the task id must be a decimal "
+      .. "integer (a Lua integer, or a string of digits), got %s", what,
+      math.type(id) == "float" and string.format("%.17g", id) or provider.quote(id))), 3)
   end
   return n
 end
 
-local function unwrap(body)
-  if type(body.task) == "table" then return body.task end
+-- The task object of a mount task answer: {"task":{...}} on /v1, the bare object elsewhere.
+local function unwrap(c, res, body, level)
+  if body.task ~= nil then
+    return c:object(res, body.task, "a mount task object", 'in "task"', level + 1)
+  end
   return body
 end
 
@@ -28,7 +49,7 @@ local LATE = { STATE_CUT_OVER = true, STATE_EXECUTED = true }
 
 function m.mount_task(c, id)
   id = task_id(id, "mount_task")
-  local res = c:send("mount_task", { id = id })
+  local res = c:send("mount_task", { id = id }, { task_id = id })
   local seen = c.seen[id]
   if res.status == 404 and seen then
     if LATE[seen] then
@@ -42,20 +63,33 @@ function m.mount_task(c, id)
     -- state to tell, so it stays an error, with what the operator needs to decide.
     c:raise(res, nil, 2, string.format("mount task %d was last seen in %s and is gone: Redpanda "
       .. "deletes a task once it finishes, but only after STATE_EXECUTED or STATE_CUT_OVER can "
-      .. "taskrun read that as success; check the topics, and poll more often (a smaller "
-      .. "max_interval) to catch the late states", id, seen))
+      .. "taskrun read that as success; check the topics, and poll more often to catch the "
+      .. "late states (wait options interval = \"1s\", max_interval = \"1s\")", id,
+      provider.clip(seen)))
   end
-  local task = c:make_task(unwrap(c:body(res, 2)), function() return m.mount_task(c, id) end)
+  local body = c:body(res, 2, "a mount task object")
+  local task = c:make_task(unwrap(c, res, body, 2), function() return m.mount_task(c, id) end)
   c.seen[id] = task.state
   return task
 end
 
 function m.mount_tasks(c)
-  local body = c:body(c:send("mount_tasks"), 2)
-  local list = body.tasks or body
+  local res = c:send("mount_tasks")
+  local body = c:body(res, 2)
+  -- {"tasks":[...]}, or the bare array; an empty list may be {} (protobuf omits it).
+  local list = body
+  if provider.is_object(body) then
+    list = c:list(res, body.tasks, "a list of mount tasks", 'in "tasks"', 2)
+  elseif not provider.is_list(body) then
+    c:unexpected(res, body, "a list of mount tasks", nil, 2)
+  end
   local tasks = {}
   for i, obj in ipairs(list) do
-    local id = obj.id
+    c:object(res, obj, "a mount task object", string.format("as task %d of the list", i), 2)
+    local id = parse_id(obj.id)
+    if not id then
+      c:unexpected(res, obj.id, "an integer id", string.format("as the id of task %d", i), 2)
+    end
     tasks[i] = c:make_task(obj, function() return m.mount_task(c, id) end)
     c.seen[id] = tasks[i].state
   end
@@ -66,11 +100,12 @@ end
 -- repeated: if reading the new task fails, the error carries its id.
 local function start(c, op, items)
   local res = c:send(op, nil, { json = json.array(items) })
-  local body = unwrap(c:body(res, 3))
-  local id = math.tointeger(body.mount_task_id)
+  local body = unwrap(c, res, c:body(res, 3, "an object with a mount_task_id"), 3)
+  local id = parse_id(body.mount_task_id)
   if not id then
-    error(core.error("decode", "redpanda: " .. op .. " answered without a mount_task_id",
-      { provider = "redpanda", status = res.status }), 3)
+    c:unexpected(res, body.mount_task_id, "an integer id", 'in "mount_task_id"', 3, nil,
+      "the " .. op .. " may have started: find it with redpanda.mount_tasks() before "
+      .. "starting it again")
   end
   local ok, task = pcall(m.mount_task, c, id)
   if ok then return task end
@@ -107,18 +142,19 @@ local ACTIONS = { prepare = "ACTION_PREPARE", execute = "ACTION_EXECUTE", finish
 -- action: "prepare", "execute", "finish", "cancel" (or the ACTION_* names). Returns the Task.
 function m.update_mount_task(c, id, action)
   id = task_id(id, "update_mount_task")
-  local name = ACTIONS[tostring(action):lower()] or (tostring(action):match("^ACTION_%u+$"))
+  local name = type(action) == "string"
+    and (ACTIONS[action:lower()] or action:match("^ACTION_%u+$"))
   if not name then
     error(core.error("usage", "redpanda.update_mount_task: action must be prepare, execute, "
-      .. "finish or cancel, got " .. tostring(action)), 2)
+      .. "finish or cancel, got " .. provider.quote(action)), 2)
   end
-  c:body(c:send("update", { id = id }, { json = { action = name } }), 2)
+  c:body(c:send("update", { id = id }, { json = { action = name }, task_id = id }), 2)
   return m.mount_task(c, id)
 end
 
 function m.delete_mount_task(c, id)
   id = task_id(id, "delete_mount_task")
-  c:body(c:send("delete", { id = id }), 2)
+  c:body(c:send("delete", { id = id }, { task_id = id }), 2)
   return true
 end
 

@@ -24,9 +24,10 @@ local function human(seconds)
   return require("taskrun.wait").human(seconds)
 end
 
--- Vendor text must not move the cursor.
+-- Vendor text must not move the cursor, nor cost a pass over a megabyte four times a second:
+-- a line is cut to the terminal's width anyway.
 local function clean(s)
-  return (tostring(s):gsub("%c", "?"))
+  return (require("taskrun.provider").clip(tostring(s), 200):gsub("%c", "?"))
 end
 
 local function paint(word, st)

@@ -6,6 +6,7 @@
 -- there yet" for opts.not_found; 401/403 and other 4xx end the wait at once.
 local backoff = require("taskrun.backoff")
 local core = require("taskrun._core")
+local http = require("taskrun.http")
 local provider = require("taskrun.provider")
 local status = require("taskrun.status")
 
@@ -55,7 +56,11 @@ local function check_options(opts)
   end
   if o.timeout <= 0 then usage("timeout must be more than 0") end
   if o.interval <= 0 then usage("interval must be more than 0") end
-  if o.max_interval < o.interval then usage("max_interval must be at least interval") end
+  if o.max_interval < o.interval then
+    usage(string.format("max_interval (%gs) must be at least interval (%gs; 2s unless given):"
+      .. " give both, e.g. interval = %g, max_interval = %g", o.max_interval, o.interval,
+      o.max_interval, o.max_interval))
+  end
   if type(o.backoff) ~= "number" or o.backoff < 1 then usage("backoff must be a number >= 1") end
   if math.type(o.stable) ~= "integer" or o.stable < 1 then usage("stable must be an integer >= 1") end
   for _, k in ipairs({ "jitter", "raise", "fail_fast" }) do
@@ -81,17 +86,20 @@ local function human(seconds)
 end
 wait.human = human
 
+local clip = provider.clip
+
 local function label_of(task, fallback)
   if type(task) == "table" and task.provider then
-    return string.format("%s task %s", task.provider, tostring(task.id))
+    return string.format("%s task %s", clip(tostring(task.provider), 40),
+      clip(tostring(task.id)))
   end
-  return fallback or "the target"
+  return fallback and clip(tostring(fallback)) or "the target"
 end
 
 local function state_words(task)
   if not task then return "no state seen" end
-  local s = string.format("%s (%s", tostring(task.state), task.status)
-  if task.progress then s = s .. string.format(", %s%%", tostring(task.progress)) end
+  local s = string.format("%s (%s", clip(tostring(task.state)), clip(tostring(task.status), 40))
+  if task.progress then s = s .. string.format(", %s%%", clip(tostring(task.progress), 40)) end
   return s .. ")"
 end
 
@@ -147,9 +155,18 @@ local function fetcher(target)
   usage("the target must be a Task or a function returning a Task")
 end
 
+-- provider, task and task_id: every error about a vendor task names it; `status` too when
+-- a response is what ended the wait.
+local function about(fields, task)
+  if type(task) ~= "table" then return fields end
+  fields.task = fields.task or task
+  if fields.provider == nil then fields.provider = task.provider end
+  if fields.task_id == nil then fields.task_id = task.id end
+  return fields
+end
+
 local function fail(kind, w, message, fields)
-  fields = fields or {}
-  fields.task = fields.task or w.task
+  fields = about(fields or {}, w.task)
   fields.waited = core.now() - w.started
   fields.polls = w.polls
   fields.responses = w.counts
@@ -177,26 +194,32 @@ local function finish(w, task, o, satisfied)
   local kind = task.status == "cancelled" and "cancelled" or "failed"
   local why = task.ok and "without meeting the until condition" or state_words(task)
   fail(kind, w, string.format("%s ended %s%s; %s", w.label, why,
-    task.message and (": " .. task.message) or "", summary(w)))
+    task.message and (": " .. clip(tostring(task.message), 500)) or "", summary(w)),
+    { task = task, status = provider.status_of(task) })
 end
 
 local function note_change(w, task, o)
   local before = w.last_state
   w.last_state, w.last_log = task.state, core.now()
-  local fields = { event = "transition", provider = task.provider, id = tostring(task.id),
+  local fields = { event = "transition", provider = task.provider, id = clip(tostring(task.id)),
                    from = before, to = task.state, progress = task.progress,
                    elapsed = human(core.now() - w.started) }
   local progress = task.progress and string.format(" %s%%", tostring(task.progress)) or ""
   local change = before and (tostring(before) .. " -> ") or ""
-  event("info", string.format("%s: %s%s%s (%s)", w.label, change, tostring(task.state), progress,
-    fields.elapsed), fields)
+  event("info", string.format("%s: %s%s%s (%s)", w.label, clip(change), clip(tostring(task.state)),
+    clip(progress, 40), fields.elapsed), fields)
   if o.on_change then o.on_change(task) end
 end
 
 -- Polls once. Returns a fresh Task, or nil and the Retry-After of a transient failure.
 local function poll(w, fetch, o)
   w.polls = w.polls + 1
-  local ok, res = pcall(fetch)
+  local ok, res
+  do
+    -- Every request this poll makes ends by the deadline (see taskrun.http).
+    local scope <close> = http.deadline_scope(w.deadline)
+    ok, res = pcall(fetch)
+  end
   local now = core.now()
   if ok then
     if type(res) ~= "table" or res.status == nil then
@@ -215,9 +238,12 @@ local function poll(w, fetch, o)
       local code = tostring(res.status)
       w.counts[code] = (w.counts[code] or 0) + 1
     end
-    if type(res) == "table" and type(res.message) == "string" then
-      res.message = string.format("%s (while waiting on %s: %s)", res.message, w.label, summary(w))
-      res.task = res.task or w.task
+    if type(res) == "table" then
+      if type(res.message) == "string" then
+        res.message = string.format("%s (while waiting on %s: %s)", res.message, w.label,
+          summary(w))
+      end
+      about(res, w.task)
     end
     error(res, 0)
   end
@@ -227,9 +253,11 @@ local function poll(w, fetch, o)
     if now - w.missing_since >= o.not_found then
       res.message = string.format("%s (not there after %s of waiting; %s)", res.message,
         human(now - w.missing_since), summary(w))
-      error(res, 0)
+      error(about(res, w.task), 0)
     end
   end
+  -- Cut short by the deadline: the timeout error that follows says it all.
+  if w.last or now >= w.deadline - http.MIN_TIMEOUT then return nil end
   event("warn", string.format("%s: poll failed (%s), polling on: %s", w.label, reason,
     tostring(res.message or res)), { event = "retry", reason = reason, polls = w.polls,
     retry_after = res.retry_after })
@@ -237,34 +265,58 @@ local function poll(w, fetch, o)
 end
 
 
+-- The time the last poll is given to be answered: it starts this long (or half the time
+-- left, if less) before the deadline, since no request runs past it.
+local LAST_POLL_TIME = 5
+
+local function timed_out(w, now)
+  fail("timeout", w, string.format("timed out after %s waiting on %s: last state %s; %s",
+    human(now - w.started), w.label, state_words(w.task), summary(w)))
+end
+
 -- The delay before the next poll, or a timeout error.
 local function next_delay(w, o, delays, retry_after)
   local deadline = w.deadline
   local now = core.now()
-  if now >= deadline then
-    fail("timeout", w, string.format("timed out after %s waiting on %s: last state %s; %s",
-      human(now - w.started), w.label, state_words(w.task), summary(w)))
+  if w.last and now < deadline then
+    -- The last poll is made: nothing left to do but let the deadline come.
+    core.sleep(deadline - now)
+    now = core.now()
   end
+  local left = deadline - now
+  if w.last or left < http.MIN_TIMEOUT then timed_out(w, now) end
   local d = delays()
+  local ra
   if retry_after then
-    -- Past the deadline, waiting is pointless: say so now. Otherwise clamp it, so a hostile
-    -- value cannot park a wait for longer than max_retry_after.
-    if now + retry_after > deadline then
+    -- Clamped first, so a hostile value cannot park a wait for longer than max_retry_after;
+    -- then past the deadline, waiting is pointless: say so now.
+    ra = math.min(retry_after, o.max_retry_after)
+    if ra > left then
+      local asked = human(retry_after)
+      if ra < retry_after then
+        asked = string.format("%s (max_retry_after %s)", asked, human(ra))
+      end
       fail("timeout", w, string.format("%s: the server asked to retry after %s, past the "
-        .. "deadline (%s left); last state %s; %s", w.label, human(retry_after),
-        human(deadline - now), state_words(w.task), summary(w)))
+        .. "deadline (%s left); last state %s; %s; give the wait a longer timeout, or a "
+        .. "smaller max_retry_after to poll sooner than asked", w.label, asked, human(left),
+        state_words(w.task), summary(w)))
     end
-    local ra = math.min(retry_after, o.max_retry_after)
     if ra > d then d = ra end
   end
-  if now + d > deadline then d = deadline - now end
+  -- Near the deadline, one last poll, early enough to be answered before it (never sooner
+  -- than Retry-After asked).
+  local grace = math.min(LAST_POLL_TIME, left / 2)
+  if d > left - grace then
+    d = math.max(left - grace, ra or 0)
+    w.last = true
+  end
   -- On a terminal the live status block says the same, all the time.
   if not status.live and now - w.last_log >= o.heartbeat and w.task then
     w.last_log = now
     event("info", string.format("%s: still %s after %s, %s left", w.label,
-      state_words(w.task), human(now - w.started), human(deadline - now)), { event = "heartbeat",
+      state_words(w.task), human(now - w.started), human(left)), { event = "heartbeat",
       state = w.task.state, progress = w.task.progress, elapsed = human(now - w.started),
-      left = human(deadline - now) })
+      left = human(left) })
   end
   return d
 end
@@ -355,7 +407,8 @@ function wait.wait_all(targets, opts)
     if not first_err then first_err, first_i = result, i end
     return o.fail_fast ~= false
   end)
-  if first_err then error(wrap_failure(first_err, first_i, #targets), 2) end
+  -- Level 0: a string error carries its location already, a table needs none.
+  if first_err then error(wrap_failure(first_err, first_i, #targets), 0) end
   return results
 end
 
@@ -376,7 +429,7 @@ function wait.wait_any(targets, opts)
     return false
   end)
   if winner then return winner, win_i end
-  error(wrap_failure(first_err, first_i, #targets), 2)
+  error(wrap_failure(first_err, first_i, #targets), 0)
 end
 
 return wait
