@@ -414,12 +414,15 @@ describe("every output path", function()
     assert.are.equal(2, r.code, r.stderr)
     assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
     local bad = 0
-    for _ in r.stdout:gmatch('false\tusage: http: bad URL "http://user:%[REDACTED%]@') do
-      bad = bad + 1
+    -- http.c masks the userinfo it quotes ("***"); the redactor masks any password left.
+    for line in r.stdout:gmatch("[^\n]+") do
+      if line:find('^false\tusage: http: bad URL "http://user:%[REDACTED%]@')
+        or line:find('^false\tusage: http: bad URL "http://%*%*%*@') then
+        bad = bad + 1
+      end
     end
     assert.are.equal(4, bad, r.stdout)
-    assert.matches('taskrun: usage: http: bad URL "http://user:[REDACTED]@[::1/"', r.stderr, 1,
-      true)
+    assert.matches('taskrun: usage: http: bad URL "http://***@[::1/"', r.stderr, 1, true)
     assert.is_nil(r.stdout:find("SECRET", 1, true), r.stdout)
     assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
   end)
