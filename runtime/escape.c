@@ -55,17 +55,18 @@ static void put_hex(tr_buf *b, const char *fmt, unsigned v) {
 
 void tr_escape_json(tr_buf *b, const char *s, size_t len, tr_json_style style) {
   const unsigned char *u = (const unsigned char *)s;
+  const char *hex = style == TR_JSON_UPPER ? "\\u%04X" : "\\u%04x";
   for (size_t i = 0; i < len;) {
     unsigned char c = u[i];
     const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" :
                     c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' ? "\\b" :
                     c == '\f' ? "\\f" : c == '/' && style == TR_JSON_CJSON ? "\\/" : NULL;
     if (e) { tr_buf_puts(b, e); i++; continue; }
-    if (c < 0x20 || c == 0x7f) { put_hex(b, "\\u%04x", c); i++; continue; }
+    if (c < 0x20 || c == 0x7f) { put_hex(b, hex, c); i++; continue; }
     if (c < 0x80 || style == TR_JSON_CJSON) { tr_buf_put(b, u + i, 1); i++; continue; }
     size_t n = tr_utf8_char(u + i, len - i);
     if (n == 0) { tr_buf_puts(b, "\\ufffd"); i++; continue; }
-    if (is_c1(u + i, n)) put_hex(b, "\\u%04x", u[i + 1]);
+    if (is_c1(u + i, n)) put_hex(b, hex, u[i + 1]);
     else tr_buf_put(b, u + i, n);
     i += n;
   }

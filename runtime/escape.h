@@ -21,7 +21,9 @@ size_t tr_utf8_char(const unsigned char *s, size_t len);
 
 typedef enum {
   TR_JSON_LOG,    /* taskrun's JSON logs: C0, DEL and C1 as \u00xx, invalid UTF-8 as \ufffd */
-  TR_JSON_CJSON   /* lua-cjson's json.encode: '/' as \/, C0 and DEL escaped, other bytes raw */
+  TR_JSON_CJSON,  /* lua-cjson's json.encode: '/' as \/, C0 and DEL escaped, other bytes raw */
+  TR_JSON_UPPER   /* as TR_JSON_LOG with upper-case hex (\u001B): how other encoders, Java's
+                   * among them, write a vendor's echo of a secret */
 } tr_json_style;
 
 /* Appends s as the inside of a JSON string (no quotes). */
