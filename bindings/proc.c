@@ -36,8 +36,11 @@ static int raise_stopped(lua_State *L) {
 
 /* [-0, +3] os.execute's results for a reaped child: true|nil, "exit"|"signal", code. */
 static int push_status(lua_State *L, const tr_child *c) {
+  TR_STACK_BEGIN(L);
   errno = 0;   /* luaL_execresult reports errno when it is set */
-  return luaL_execresult(L, c->status);
+  int n = luaL_execresult(L, c->status);
+  TR_STACK_END(L, 0, 3);
+  return n;
 }
 
 /* Waits, blocking, for a child, as the fallback where Lua cannot yield. [-0, +3, e] */

@@ -184,7 +184,6 @@ void tr_child_shutdown(void) {
   }
   while (children) {
     struct pollfd p[64];
-    tr_child *batch[64];
     nfds_t n = 0;
     double now = tr_now(), next = now + 3600;
     for (tr_child *c = children, *after; c; c = after) {
@@ -194,21 +193,24 @@ void tr_child_shutdown(void) {
         continue;
       }
       if (c->grace.due <= now) {
-        if (c->stage == 1) terminate(c);
-        else kill(-c->pid, SIGKILL);
+        if (c->stage == 1) {
+          terminate(c);
+        } else {
+          kill(-c->pid, SIGKILL);
+          /* It is gone once the kernel has torn it down: look again soon. */
+          c->grace.due = now + 0.05;
+        }
       }
-      if (c->grace.due > now && c->grace.due < next) next = c->grace.due;
+      if (c->grace.due < next) next = c->grace.due;
+      /* Past 64, the others are looked at when the wait ends: at the latest at `next`. */
       if (n < 64) {
-        batch[n] = c;
         p[n].fd = c->pidfd;
         p[n].events = POLLIN;
         n++;
       }
     }
     if (n == 0) break;
-    /* Wakes for the first to exit or the next grace to end; after SIGKILL, soon. */
-    double wait = next - now;
-    if (wait > 0.05 && batch[0]->grace.due <= now) wait = 0.05;
-    poll(p, n, (int)(wait * 1000) + 1);
+    /* Wakes for the first to exit or the next grace to end. */
+    poll(p, n, (int)((next - now) * 1000) + 1);
   }
 }

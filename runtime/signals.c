@@ -20,7 +20,20 @@ static volatile sig_atomic_t deadline_passed;
 static volatile pid_t child;
 static volatile pid_t groups[TR_MAX_GROUPS];
 
+/* A process-wide signal may land on another thread (libcurl's resolver), notably while the main
+ * thread blocks it in tr_signals_poll: the hooks must be set by the thread that runs Lua, so
+ * hand it on; the main thread takes it once it unblocks. */
+static int forwarded(int sig) {
+  pid_t main_thread = getpid();
+  if (gettid() == main_thread) return 0;
+  int saved = errno;
+  tgkill(main_thread, main_thread, sig);
+  errno = saved;
+  return 1;
+}
+
 static void on_signal(int sig) {
+  if (forwarded(sig)) return;
   if (pending) {
     /* Second signal: the user means it. Leave neither the simulator nor a child behind. */
     if (child > 0) kill(child, SIGTERM);
@@ -34,6 +47,7 @@ static void on_signal(int sig) {
 }
 
 static void on_deadline(int sig) {
+  if (forwarded(sig)) return;
   deadline_passed = 1;
   tr_stop_request();
   tr_loop_wake();
