@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -32,15 +33,23 @@ static int forwarded(int sig) {
   return 1;
 }
 
+/* Async-signal-safe: leaves neither the simulator nor a command behind, and exits. */
+static void exit_now(int code) {
+  if (child > 0) kill(child, SIGTERM);
+  for (int i = 0; i < TR_MAX_GROUPS; i++)
+    if (groups[i] > 0) kill(-groups[i], SIGKILL);
+  _exit(code);
+}
+
+void tr_signals_exit_now(int code) {
+  fflush(stdout);
+  exit_now(code);
+}
+
 static void on_signal(int sig) {
   if (forwarded(sig)) return;
-  if (pending) {
-    /* Second signal: the user means it. Leave neither the simulator nor a child behind. */
-    if (child > 0) kill(child, SIGTERM);
-    for (int i = 0; i < TR_MAX_GROUPS; i++)
-      if (groups[i] > 0) kill(-groups[i], SIGKILL);
-    _exit(128 + sig);
-  }
+  /* Second signal: the user means it. */
+  if (pending) exit_now(128 + sig);
   pending = sig;
   tr_stop_request();
   tr_loop_wake();

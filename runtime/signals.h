@@ -16,6 +16,10 @@ void tr_signals_watch_child(pid_t pid);
 void tr_signals_watch_group(pid_t pgid);
 void tr_signals_unwatch_group(pid_t pgid);
 
+/* Exits at once with `code`, as a second signal does: the simulator gets SIGTERM, every
+ * command's process group SIGKILL; no <close> handler runs. */
+void tr_signals_exit_now(int code);
+
 /* Starts the --timeout clock: after `seconds`, tr_signals_deadline_passed() is true, running
  * Lua code is stopped and the loop woken. */
 void tr_signals_arm_deadline(double seconds);

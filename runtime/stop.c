@@ -10,27 +10,51 @@
 
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "errors.h"
+#include "log.h"
+#include "run.h"
 #include "sched.h"
 #include "signals.h"
 #include "stackcheck.h"
+#include "timer.h"
 
 /* Nested resumes are bounded by Lua's C stack (LUAI_MAXCCALLS, 200); deeper ones go
  * unrecorded, and the coroutines they return to are hooked all the same. */
 #define TR_STOP_DEPTH 256
+/* Instructions a coroutine may still run once asked to stop: a few milliseconds. Code about to
+ * wait reaches its wait first and stops there, as any waiting task does, so the interrupt
+ * message still names what it waited on; code that spins is stopped where it is. */
+#define TR_STOP_BUDGET 1000000
+/* How long the hook keeps raising where Lua cannot yield before it gives up (seconds). */
+#define TR_STOP_PATIENCE 1.0
 
 static lua_State *volatile running[TR_STOP_DEPTH];
 static volatile sig_atomic_t depth;
 static volatile sig_atomic_t state;
 /* The coroutine whose hook just yielded it, for its resumer to recognise. */
 static lua_State *hook_yielded;
+/* When the hook first had to raise instead of yield, for its last resort. */
+static double first_raise;
 
 /* The stdlib's coroutine wrappers pass a waiting coroutine's yield up to the scheduler; stopped
  * in their middle, they would lose track of the coroutine whose <close> handlers the cancel
  * must run. Their few instructions run to the next yield or return instead. */
 static const char WRAPPERS[] = "@stdlib/taskrun/coroutine.lua";
+
+/* Ends the run at once, without <close> handlers: the last resort of stop_hook. */
+static void stop_now(void) {
+  int sig = tr_signals_pending();
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s; Lua code that catches every error where it cannot yield (a "
+           "pcall loop in a table.sort comparator?) was not stopped cleanly: exited without "
+           "running <close> handlers", sig == SIGINT ? "interrupted by SIGINT"
+           : sig ? "interrupted by SIGTERM" : "--timeout ran out");
+  tr_log_report(msg, NULL);
+  tr_signals_exit_now(sig ? 128 + sig : TR_EXIT_TIMEOUT);
+}
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   if (state != TR_STOP_REQUESTED) {
@@ -44,13 +68,18 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   /* Inside a call Lua cannot yield across (a table.sort comparator, require): unwind out of it.
-   * The hook stays set, so a pcall that catches this only stops at the next instruction. */
+   * The hook stays set, so a pcall that catches this is stopped again a budget later. Code
+   * that keeps catching it there for a second (a pcall loop in a comparator) cannot be
+   * stopped cleanly: end the run as a second signal would. */
+  double now = tr_now();
+  if (first_raise == 0) first_raise = now;
+  if (now - first_raise > TR_STOP_PATIENCE) stop_now();
   tr_stop_push_error(L);
   lua_error(L);
 }
 
 static void hook(lua_State *co) {
-  lua_sethook(co, stop_hook, LUA_MASKCOUNT, 1);
+  lua_sethook(co, stop_hook, LUA_MASKCOUNT, TR_STOP_BUDGET);
 }
 
 void tr_stop_request(void) {
@@ -95,32 +124,52 @@ void tr_stop_push_error(lua_State *L) {
   TR_STACK_END(L, 0, 1);
 }
 
-/* coroutine.resume(co, ...): [-n, +r] the raw resume (upvalue 1), with co recorded as running.
- * A coroutine stopped by the hook returns true and the scheduler's sentinel, which the stdlib's
- * wrapper passes up to the scheduler as it does for a coroutine that waits. */
+/* coroutine.resume(co, ...): [-n, +r] Lua's own, with co recorded as running while it runs:
+ * true and what co yielded or returned, or false and its error. A coroutine stopped by the
+ * hook returns true and the scheduler's sentinel, which the stdlib's wrapper passes up to the
+ * scheduler as it does for a coroutine that waits. */
 static int co_resume(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
   lua_State *co = lua_tothread(L, 1);
-  luaL_argexpected(L, co != NULL, 1, "coroutine");
-  int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
+  int narg = lua_gettop(L) - 1, nres;
+  if (!lua_checkstack(co, narg)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many arguments to resume");
+    return 2;
+  }
+  lua_xmove(L, co, narg);
   hook_yielded = NULL;
   int base = enter(co);
-  /* The raw resume reports the coroutine's errors as results; it raises only for memory. */
-  lua_call(L, n, LUA_MULTRET);
+  int status = lua_resume(co, L, narg, &nres);
   depth = base;
-  if (hook_yielded == co) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    /* Moved first, then false put under it: co may be L itself (resuming the running one). */
+    lua_xmove(co, L, 1);
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (!lua_checkstack(L, nres + 2)) {
+    lua_pop(co, nres);
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many results to resume");
+    return 2;
+  }
+  lua_xmove(co, L, nres);
+  lua_pushboolean(L, 1);
+  lua_insert(L, -(nres + 1));
+  if (status == LUA_YIELD && hook_yielded == co) {
     hook_yielded = NULL;
     lua_pushlightuserdata(L, TR_SENTINEL);
+    nres++;
   }
-  return lua_gettop(L);
+  return nres + 1;
 }
 
 void tr_stop_install(lua_State *L) {
   TR_STACK_BEGIN(L);
   lua_getglobal(L, "coroutine");
-  lua_getfield(L, -1, "resume");
-  lua_pushcclosure(L, co_resume, 1);
+  lua_pushcfunction(L, co_resume);
   lua_setfield(L, -2, "resume");
   lua_pop(L, 1);
   TR_STACK_END(L, 0, 0);

@@ -69,6 +69,17 @@ describe("a Lua loop that never yields", function()
     assert.matches("interrupted by SIGTERM", r.stderr, 1, true)
   end)
 
+  it("ends the run at once when it catches every stop where Lua cannot yield", function()
+    local r = interrupt("TERM", READY .. [[
+      table.sort({ 3, 2, 1 }, function()
+        while true do pcall(function() while true do end end) end
+      end)
+    ]])
+    assert.are.equal(143, r.code)
+    assert.matches("interrupted by SIGTERM; Lua code that catches every error where it cannot "
+      .. "yield", r.stderr, 1, true)
+  end)
+
   it("stops when --timeout runs out: exit 4", function()
     local r = H.run({ flags = { "--timeout", "1s" }, script = "while true do end" })
     assert.are.equal(4, r.code)
