@@ -11,8 +11,10 @@
 #include "errors.h"
 #include "log.h"
 #include "output.h"
+#include "proc.h"
 #include "sched.h"
 #include "stdlib_embed.h"
+#include "stop.h"
 
 /* Lua's warnings (errors in __gc among them) would otherwise vanish: log them. */
 static void on_warning(void *ud, const char *msg, int tocont) {
@@ -117,6 +119,8 @@ static int setup(lua_State *L) {
   preload(L, "taskrun._http", luaopen_taskrun_http);
   preload(L, "taskrun.json", luaopen_taskrun_json);
   preload(L, "taskrun._provider", luaopen_taskrun_provider);
+  tr_proc_install(L);
+  tr_stop_install(L);   /* before the wrappers capture coroutine.resume */
   install_coroutine_wrappers(L);
   set_args(L, argv0, script, args, nargs);
   return 0;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
  * room. 64 shards keep 16,384 transfers under that bound; beyond it, the least loaded. */
 #define TR_SHARD_TRANSFERS 256
 #define TR_MAX_SHARDS 64
+/* The upper half of a watched descriptor's epoll cookie: no shard has this index. */
+#define TR_WATCH_TAG 0xFFFFFFFEu
 
 typedef struct {
   CURLM *multi;
@@ -36,7 +39,10 @@ static struct {
   int nshards;
   tr_shard shards[TR_MAX_SHARDS];
   tr_heap timers;
-} lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 } };
+  tr_watch **watched;   /* indexed by descriptor */
+  int nwatched;         /* the size of that array */
+  int watches;          /* watches in force */
+} lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 }, NULL, 0, 0 };
 
 /* The epoll cookie of a socket: its shard above, the descriptor below. */
 static uint64_t cookie(const tr_shard *sh, curl_socket_t s) {
@@ -164,8 +170,48 @@ void tr_loop_disarm(tr_timer *t) {
   tr_heap_disarm(&lp.timers, t);
 }
 
+void tr_watch_init(tr_watch *w, void (*fire)(tr_watch *w)) {
+  w->fire = fire;
+  w->fd = -1;
+}
+
+int tr_loop_watch(tr_watch *w, int fd, uint32_t events) {
+  if (fd >= lp.nwatched) {
+    int n = lp.nwatched ? lp.nwatched : 64;
+    while (n <= fd) n *= 2;
+    tr_watch **v = realloc(lp.watched, (size_t)n * sizeof *v);
+    if (!v) return -1;
+    for (int i = lp.nwatched; i < n; i++) v[i] = NULL;
+    lp.watched = v;
+    lp.nwatched = n;
+  }
+  struct epoll_event ev = { .events = events };
+  ev.data.u64 = ((uint64_t)TR_WATCH_TAG << 32) | (uint32_t)fd;
+  if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
+  lp.watched[fd] = w;
+  w->fd = fd;
+  lp.watches++;
+  return 0;
+}
+
+void tr_loop_unwatch(tr_watch *w) {
+  if (w->fd < 0) return;
+  epoll_ctl(lp.epfd, EPOLL_CTL_DEL, w->fd, NULL);
+  lp.watched[w->fd] = NULL;
+  w->fd = -1;
+  lp.watches--;
+}
+
+/* A watched descriptor is ready: end its watch, then tell its owner. */
+static void dispatch_watch(int fd) {
+  tr_watch *w = fd < lp.nwatched ? lp.watched[fd] : NULL;
+  if (!w) return;
+  tr_loop_unwatch(w);
+  w->fire(w);
+}
+
 int tr_loop_idle(void) {
-  return lp.transfers == 0 && tr_heap_top(&lp.timers) == NULL;
+  return lp.transfers == 0 && lp.watches == 0 && tr_heap_top(&lp.timers) == NULL;
 }
 
 void tr_loop_wake(void) {
@@ -223,6 +269,10 @@ void tr_loop_run_once(double max_wait) {
       while (read(lp.wake_r, buf, sizeof buf) > 0) {}
       continue;
     }
+    if ((uint32_t)(c >> 32) == TR_WATCH_TAG) {
+      dispatch_watch((int)(uint32_t)c);
+      continue;
+    }
     int flags = 0;
     if (evs[i].events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
     if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -248,6 +298,9 @@ void tr_loop_close(void) {
   if (lp.curl_ready) curl_global_cleanup();
   lp.curl_ready = 0;
   tr_heap_free(&lp.timers);
+  free(lp.watched);
+  lp.watched = NULL;
+  lp.nwatched = lp.watches = 0;
   if (lp.epfd >= 0) close(lp.epfd);
   if (lp.wake_r >= 0) close(lp.wake_r);
   if (lp.wake_w >= 0) close(lp.wake_w);

@@ -1,8 +1,10 @@
-/* The event loop: one epoll set driving libcurl's multi interface, a timer heap, and a wake
- * pipe for signals. It never runs Lua: completions only mark tasks ready (see sched.h). */
+/* The event loop: one epoll set driving libcurl's multi interface, a timer heap, descriptors
+ * of our own (a child's pipe or pidfd), and a wake pipe for signals. It never runs Lua:
+ * completions only mark tasks ready (see sched.h). */
 #ifndef TR_LOOP_H
 #define TR_LOOP_H
 #include <curl/curl.h>
+#include <stdint.h>
 
 #include "timer.h"
 
@@ -26,10 +28,25 @@ int tr_loop_start_transfer(CURL *easy, tr_transfer *x);
 /* Removes it; harmless after completion or once the loop is gone. */
 void tr_loop_stop_transfer(CURL *easy);
 
+/* A descriptor watched once for readiness. `fire` runs inside the loop after the watch has
+ * ended, so, like a transfer's `done`, it must only record the event and wake a task. */
+typedef struct tr_watch tr_watch;
+struct tr_watch {
+  void (*fire)(tr_watch *w);
+  int fd;   /* the descriptor watched, or -1 */
+};
+
+void tr_watch_init(tr_watch *w, void (*fire)(tr_watch *w));
+/* Watches fd until it is ready for `events` (EPOLLIN or EPOLLOUT; hang-up and errors count as
+ * ready). One watch per descriptor. Returns 0, or -1 with errno set. */
+int tr_loop_watch(tr_watch *w, int fd, uint32_t events);
+/* Ends a watch; harmless when it is not watching. Call it before closing the descriptor. */
+void tr_loop_unwatch(tr_watch *w);
+
 void tr_loop_arm(tr_timer *t, double due);
 void tr_loop_disarm(tr_timer *t);
 
-/* Nothing armed and nothing in flight: waiting would block forever. */
+/* Nothing armed, watched or in flight: waiting would block forever. */
 int tr_loop_idle(void);
 /* Waits up to `max_wait` seconds (< 0: no limit besides timers) for sockets, timers or a wake,
  * then dispatches what happened. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "child.h"
 #include "duration.h"
 #include "host.h"
 #include "log.h"
@@ -180,14 +181,16 @@ int main(int argc, char **argv) {
   }
   tr_signals_install();
   tr_sim_child sim = { 0 };
-  if (o.sim && tr_sim_start(&sim, argv[0]) != 0) {
+  if (o.sim && (code = tr_sim_start(&sim, argv[0])) != 0) {
     tr_loop_close();
-    return TR_EXIT_ERROR;
+    return code;
   }
   /* Every credential is known before the runbook runs (--sim's tokens included), so a token is
    * redacted even from output written before its first use. */
   tr_secrets_from_env();
   code = run(&o, argv[0]);
+  /* After the Lua state: its finalizers hand their commands over to be stopped and reaped. */
+  tr_child_shutdown();
   if (o.sim) tr_sim_stop(&sim);
   tr_loop_close();
   code = tr_output_finish(code);

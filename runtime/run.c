@@ -12,6 +12,7 @@
 #include "output.h"
 #include "sched.h"
 #include "signals.h"
+#include "stop.h"
 #include "timer.h"
 
 static int report_main_failure(lua_State *L) {
@@ -54,6 +55,8 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
   char msg[1024];
   tr_sched_spawn(L, nargs);
   lua_pop(L, 1);
+  /* A timer signal, not only a loop timer: it also stops Lua code that never yields. */
+  if (deadline >= 0) tr_signals_arm_deadline(timeout);
   for (;;) {
     tr_sched_run_ready();
     /* stdout is gone (output.c): nothing the run does can be seen; main says why. */
@@ -61,15 +64,10 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
       tr_sched_cancel_all();
       return TR_EXIT_ERROR;
     }
-    tr_task_state main = tr_sched_main_state();
-    if (main == TR_TASK_FAILED || main == TR_TASK_CANCELLED) {
-      int code = report_main_failure(L);
-      tr_sched_cancel_all();
-      return code;
-    }
-    if (tr_sched_live() == 0) break;
+    /* A signal or the deadline first: a task it stopped may have failed on the way out. */
     int sig = tr_signals_pending();
     if (sig) {
+      tr_stop_handled();
       snprintf(msg, sizeof msg, "interrupted by %s", signal_name(sig));
       describe_waits(L, msg, sizeof msg);
       int n = tr_sched_cancel_all();
@@ -78,7 +76,8 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
       return 128 + sig;
     }
     double now = tr_now();
-    if (deadline >= 0 && now >= deadline) {
+    if ((deadline >= 0 && now >= deadline) || tr_signals_deadline_passed()) {
+      tr_stop_handled();
       snprintf(msg, sizeof msg, "--timeout %s ran out", timeout_text);
       describe_waits(L, msg, sizeof msg);
       int n = tr_sched_cancel_all();
@@ -86,6 +85,13 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
       tr_log_report(msg, NULL);
       return TR_EXIT_TIMEOUT;
     }
+    tr_task_state main = tr_sched_main_state();
+    if (main == TR_TASK_FAILED || main == TR_TASK_CANCELLED) {
+      int code = report_main_failure(L);
+      tr_sched_cancel_all();
+      return code;
+    }
+    if (tr_sched_live() == 0) break;
     if (!tr_sched_has_ready() && tr_loop_idle()) {
       int n = tr_sched_cancel_all();
       snprintf(msg, sizeof msg, "deadlock: %d task%s wait on each other and nothing else can "

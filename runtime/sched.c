@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "stop.h"
 
 char tr_wait_sentinel;
 
@@ -289,7 +290,7 @@ static void resume(tr_task *t) {
   t->nargs = 0;
   t->state = TR_TASK_RUNNING;
   S.current = t;
-  int status = lua_resume(co, S.L, nargs, &nres);
+  int status = tr_resume(co, S.L, nargs, &nres);
   S.current = NULL;
   if (status == LUA_YIELD) {
     if (nres == 1 && lua_touserdata(co, -1) == TR_SENTINEL) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "run.h"
 #include "signals.h"
 
 /* The defaults taskrun-sim accepts (sim/README.md). */
@@ -49,11 +50,15 @@ static void sim_path(char *out, size_t n) {
   snprintf(out, n, "taskrun-sim");
 }
 
+/* Reads the URL the simulator prints. Returns 0, -1 when it did not start, or the signal that
+ * came meanwhile. */
 static int read_url(int fd, char *url, size_t n) {
   size_t used = 0;
   while (used < n - 1) {
     struct pollfd p = { .fd = fd, .events = POLLIN };
-    int ready = poll(&p, 1, 10000);
+    int ready = tr_signals_poll(&p, 1, 10000);
+    if (ready < 0 && errno == EINTR && tr_signals_pending()) return tr_signals_pending();
+    if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return -1;
     ssize_t got = read(fd, url + used, 1);
     if (got <= 0) return -1;
@@ -75,11 +80,12 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
   char path[PATH_MAX + 16], url[256];
   int fds[2];
   sim_path(path, sizeof path);
-  if (pipe(fds) < 0) return -1;
+  if (pipe(fds) < 0) return TR_EXIT_ERROR;
   pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) return TR_EXIT_ERROR;
   if (pid == 0) {
+    tr_signals_reset_child();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);
@@ -101,10 +107,19 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
   static int hooked;
   if (!hooked) hooked = atexit(stop_at_exit) == 0;
   running = sim;
-  if (read_url(sim->out, url, sizeof url) != 0) {
+  int got = read_url(sim->out, url, sizeof url);
+  if (got > 0) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "interrupted by %s while taskrun-sim started",
+             got == SIGINT ? "SIGINT" : "SIGTERM");
+    tr_log_report(msg, NULL);
+    tr_sim_stop(sim);
+    return 128 + got;
+  }
+  if (got != 0) {
     tr_log_report("--sim: taskrun-sim did not start (is it built? run make)", NULL);
     tr_sim_stop(sim);
-    return -1;
+    return TR_EXIT_ERROR;
   }
   for (size_t i = 0; i < sizeof url_vars / sizeof url_vars[0]; i++) setenv(url_vars[i], url, 1);
   for (size_t i = 0; i < sizeof sim_env / sizeof sim_env[0]; i++)

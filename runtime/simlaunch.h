@@ -8,7 +8,8 @@ typedef struct {
   int out;   /* the read end of the simulator's stdout */
 } tr_sim_child;
 
-/* Starts taskrun-sim on a free loopback port and sets the provider variables. 0 or -1. */
+/* Starts taskrun-sim on a free loopback port and sets the provider variables. Returns 0, or
+ * the exit code after reporting why not: 1, or 130/143 when SIGINT/SIGTERM came meanwhile. */
 int tr_sim_start(tr_sim_child *sim, const char *argv0);
 /* Stops it and waits for it. */
 void tr_sim_stop(tr_sim_child *sim);
