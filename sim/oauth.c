@@ -1,8 +1,9 @@
 /* The token endpoints, one per vendor that lets a program obtain its own token:
- * - Redpanda (docs.redpanda.com/redpanda-cloud/manage/api/cloud-api-authentication): the
+ * - Redpanda (docs.redpanda.com/api/doc/cloud-controlplane/authentication): the
  *   OAuth2 client-credentials grant, a form POST of grant_type, client_id, client_secret and
  *   audience to an Auth0 tenant; served at /redpanda/oauth/token.
- * - Keycard (docs.keycard.ai): POST /service-account-token, form grant_type=client_credentials
+ * - Keycard (github.com/keycardai/keycard-go, requestconfig/oauth2.go): POST
+ *   /service-account-token, form grant_type=client_credentials
  *   with the client ID and secret in HTTP Basic.
  * - BlueXP (docs.netapp.com/us-en/bluexp-automation/platform/create_user_token.html): the
  *   refresh-token grant, a JSON POST to an Auth0 tenant; served at /bluexp/oauth/token.
