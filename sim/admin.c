@@ -10,6 +10,8 @@
 #include "scenario.h"
 #include "server.h"
 #include "store.h"
+#include "tokens.h"
+#include "topics.h"
 #include "util.h"
 #include "vendor.h"
 
@@ -140,6 +142,46 @@ static void do_faults(sim_request *rq)
   do_collection(rq, &faults);
 }
 
+/* GET /_sim/topics lists, POST seeds (a name, {"name", ...} or an array), DELETE drops every
+ * topic, or only ?name=. */
+static void do_topics(sim_request *rq)
+{
+  static const admin_collection topics = {
+    "topics", "topics", sim_topics_list, sim_topics_seed, sim_topics_clear
+  };
+  char *name = strcmp(rq->method, "DELETE") == 0 ? sim_query_get(rq->query, "name", 0) : NULL;
+  if (name) {
+    int had = sim_topics_remove(name);
+    free(name);
+    sim_reply_json(rq, had ? 200 : 404, NULL, json_pack("{s:b}", "ok", had));
+    return;
+  }
+  do_collection(rq, &topics);
+}
+
+/* GET /_sim/tokens: per token endpoint, how many requests it answered, issued, refused and
+ * revoked, and how many issued tokens live now; never a token. DELETE revokes the issued
+ * tokens (?provider= for one provider): they get the vendor's 401 from then on. */
+static void do_tokens(sim_request *rq)
+{
+  if (strcmp(rq->method, "GET") == 0) {
+    sim_reply_json(rq, 200, NULL, json_pack("{s:o}", "tokens", sim_tokens_stats()));
+  } else if (strcmp(rq->method, "DELETE") == 0) {
+    char *name = sim_query_get(rq->query, "provider", 0);
+    int p = name ? sim_provider_by_name(name) : -1, bad = name && p < 0;
+    free(name);
+    if (bad) {
+      admin_error(rq, 400, "provider must be redpanda, keycard or bluexp");
+      return;
+    }
+    size_t n = sim_tokens_revoke(p);
+    sim_reply_json(rq, 200, NULL, json_pack("{s:I}", "revoked", (json_int_t)n));
+  } else {
+    admin_error(rq, 405, "method not allowed");
+    sim_reply_header(rq, "Allow", "GET, DELETE");
+  }
+}
+
 static void do_requests(sim_request *rq)
 {
   if (strcmp(rq->method, "GET") == 0) {
@@ -191,6 +233,8 @@ static void do_reset(sim_request *rq)
   sim_store_clear();
   sim_faults_clear();
   sim_reqlog_clear();
+  sim_tokens_clear();
+  sim_topics_clear();
   sim_stats_reset();
   sim_config_restore();
   sim_rng_restart();
@@ -209,7 +253,8 @@ int sim_admin_handle(sim_request *rq)
   } routes[] = {
     { "/_sim/tasks", do_tasks }, { "/_sim/faults", do_faults },
     { "/_sim/requests", do_requests }, { "/_sim/config", do_config },
-    { "/_sim/reset", do_reset },
+    { "/_sim/reset", do_reset }, { "/_sim/tokens", do_tokens },
+    { "/_sim/topics", do_topics },
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     if (strcmp(rq->path, routes[i].path) == 0) {

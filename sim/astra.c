@@ -213,9 +213,10 @@ static int authorised(sim_request *rq, const char *account)
                       "The request is missing the required bearer token.", NULL);
     return 0;
   }
-  if (a == SIM_AUTH_WRONG) {
+  if (a != SIM_AUTH_OK) {
     sim_astra_problem(rq, 401, 4, "Invalid bearer token",
-                      "The supplied bearer token is invalid.", NULL);
+                      a == SIM_AUTH_EXPIRED ? "The supplied bearer token has expired."
+                                            : "The supplied bearer token is invalid.", NULL);
     return 0;
   }
   sim_config_lock();
@@ -283,4 +284,4 @@ static json_t *create(json_t *spec, char *err, size_t errsize)
   return view;
 }
 
-const sim_vendor sim_astra = { SIM_ASTRA, "/accounts/", handle, as_error, create };
+const sim_vendor sim_astra = { SIM_ASTRA, NULL, "/accounts/", handle, as_error, create };

@@ -133,7 +133,9 @@ static int admitted(sim_request *rq, const char *account)
   sim_auth a = sim_check_bearer(rq, SIM_BLUEXP);
   const char *agent = sim_request_header(rq, "x-agent-id");
   if (a != SIM_AUTH_OK) {
-    bx_error(rq, 401, a == SIM_AUTH_MISSING ? "missing bearer token" : "invalid token");
+    bx_error(rq, 401, a == SIM_AUTH_MISSING   ? "missing bearer token"
+                      : a == SIM_AUTH_EXPIRED ? "token expired"
+                                              : "invalid token");
     return 0;
   }
   sim_config_lock();
@@ -218,4 +220,4 @@ static json_t *create(json_t *spec, char *err, size_t errsize)
   return view;
 }
 
-const sim_vendor sim_bluexp = { SIM_BLUEXP, "/account/", handle, bx_error, create };
+const sim_vendor sim_bluexp = { SIM_BLUEXP, NULL, "/account/", handle, bx_error, create };

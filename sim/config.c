@@ -25,8 +25,22 @@ void sim_config_defaults(void)
   static const char *tokens[SIM_PROVIDERS] = {
     "sim-redpanda-token", "sim-keycard-token", "sim-astra-token", "sim-bluexp-token"
   };
+  /* Astra API tokens are made in its UI and never expire: it has no token endpoint. */
+  static const char *ids[SIM_PROVIDERS] = {
+    "sim-redpanda-client", "sim-keycard-client", "", SIM_BLUEXP_PUBLIC_CLIENT
+  };
+  static const char *secrets[SIM_PROVIDERS] = {
+    "sim-redpanda-secret", "sim-keycard-secret", "", ""
+  };
+  static const double ttl_ms[SIM_PROVIDERS] = { 3600e3, 3600e3, 0, 86400e3 };
   free_fields(&sim_cfg);
-  for (int i = 0; i < SIM_PROVIDERS; i++) set_string(&sim_cfg.token[i], tokens[i]);
+  for (int i = 0; i < SIM_PROVIDERS; i++) {
+    set_string(&sim_cfg.token[i], tokens[i]);
+    set_string(&sim_cfg.client_id[i], ids[i]);
+    set_string(&sim_cfg.client_secret[i], secrets[i]);
+    sim_cfg.token_ttl_ms[i] = ttl_ms[i];
+  }
+  set_string(&sim_cfg.refresh_token, "sim-bluexp-refresh");
   set_string(&sim_cfg.astra_account, "8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e");
   set_string(&sim_cfg.bluexp_account, "account-sim00001");
   set_string(&sim_cfg.bluexp_agent, "simAgent0001clients");
@@ -36,7 +50,12 @@ void sim_config_defaults(void)
 
 static void free_fields(sim_config *c)
 {
-  for (int i = 0; i < SIM_PROVIDERS; i++) free(c->token[i]);
+  for (int i = 0; i < SIM_PROVIDERS; i++) {
+    free(c->token[i]);
+    free(c->client_id[i]);
+    free(c->client_secret[i]);
+  }
+  free(c->refresh_token);
   free(c->astra_account);
   free(c->bluexp_account);
   free(c->bluexp_agent);
@@ -47,7 +66,12 @@ static void copy_config(sim_config *to, const sim_config *from)
 {
   free_fields(to);
   *to = *from;
-  for (int i = 0; i < SIM_PROVIDERS; i++) to->token[i] = strdup(from->token[i]);
+  for (int i = 0; i < SIM_PROVIDERS; i++) {
+    to->token[i] = strdup(from->token[i]);
+    to->client_id[i] = strdup(from->client_id[i]);
+    to->client_secret[i] = strdup(from->client_secret[i]);
+  }
+  to->refresh_token = strdup(from->refresh_token);
   to->astra_account = strdup(from->astra_account);
   to->bluexp_account = strdup(from->bluexp_account);
   to->bluexp_agent = strdup(from->bluexp_agent);
@@ -146,6 +170,89 @@ static int apply_strings(json_t *obj, char *err, size_t errsize)
   return 0;
 }
 
+int sim_parse_duration(const char *text, double *ms)
+{
+  static const struct { const char *unit; double ms; } units[] = {
+    { "ms", 1 }, { "s", 1e3 }, { "m", 60e3 }, { "h", 3600e3 }, { "", 1e3 }
+  };
+  char *end;
+  if (!text || !*text) return -1;
+  double v = strtod(text, &end);
+  if (end == text) return -1;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].unit) != 0) continue;
+    *ms = v * units[i].ms;
+    return *ms >= 1 && *ms <= 1e12 ? 0 : -1;
+  }
+  return -1;
+}
+
+/* A duration given as a string ("2s") or a number of seconds. */
+static int json_duration(json_t *v, double *ms)
+{
+  if (json_is_number(v)) {
+    *ms = json_number_value(v) * 1e3;
+    return *ms >= 1 && *ms <= 1e12 ? 0 : -1;
+  }
+  return sim_parse_duration(json_string_value(v), ms);
+}
+
+/* token_ttl: one duration for every token endpoint, or {"redpanda": "2s", ...}. */
+static int apply_ttl(json_t *obj, char *err, size_t errsize)
+{
+  json_t *v = json_object_get(obj, "token_ttl");
+  double ms;
+  if (!v) return 0;
+  if (!json_is_object(v)) {
+    if (json_duration(v, &ms) != 0) goto bad;
+    for (int i = 0; i < SIM_PROVIDERS; i++) sim_cfg.token_ttl_ms[i] = ms;
+    return 0;
+  }
+  const char *name;
+  json_t *one;
+  json_object_foreach(v, name, one) {
+    int p = sim_provider_by_name(name);
+    if (p < 0 || p == SIM_ASTRA || json_duration(one, &ms) != 0) goto bad;
+    sim_cfg.token_ttl_ms[p] = ms;
+  }
+  return 0;
+bad:
+  snprintf(err, errsize, "token_ttl must be a duration (\"2s\", \"500ms\", \"1h\" or seconds "
+           "as a number) or an object of redpanda, keycard, bluexp to durations");
+  return -1;
+}
+
+/* credentials: {"redpanda": {"client_id", "client_secret"}, "keycard": {...},
+ * "bluexp": {"refresh_token", "client_id"}}; each field optional. */
+static int apply_credentials(json_t *obj, char *err, size_t errsize)
+{
+  json_t *creds = json_object_get(obj, "credentials");
+  const char *name, *key;
+  json_t *one, *v;
+  if (!creds) return 0;
+  if (!json_is_object(creds)) goto bad;
+  json_object_foreach(creds, name, one) {
+    int p = sim_provider_by_name(name);
+    if (p < 0 || p == SIM_ASTRA || !json_is_object(one)) goto bad;
+    json_object_foreach(one, key, v) {
+      const char *s = json_string_value(v);
+      if (!s || !*s) goto bad;
+      if (strcmp(key, "client_id") == 0) set_string(&sim_cfg.client_id[p], s);
+      else if (strcmp(key, "client_secret") == 0 && p != SIM_BLUEXP) {
+        set_string(&sim_cfg.client_secret[p], s);
+      } else if (strcmp(key, "refresh_token") == 0 && p == SIM_BLUEXP) {
+        set_string(&sim_cfg.refresh_token, s);
+      } else goto bad;
+    }
+  }
+  return 0;
+bad:
+  snprintf(err, errsize, "credentials must be {\"redpanda\"|\"keycard\": {\"client_id\", "
+           "\"client_secret\"}, \"bluexp\": {\"refresh_token\", \"client_id\"}} with "
+           "non-empty strings");
+  return -1;
+}
+
 int sim_config_apply(json_t *obj, char *err, size_t errsize)
 {
   sim_config_lock();
@@ -172,6 +279,8 @@ int sim_config_apply(json_t *obj, char *err, size_t errsize)
                       errsize);
   }
   if (rc == 0) rc = apply_strings(obj, err, errsize);
+  if (rc == 0) rc = apply_ttl(obj, err, errsize);
+  if (rc == 0) rc = apply_credentials(obj, err, errsize);
   sim_config_unlock();
   return rc;
 }
@@ -187,6 +296,15 @@ json_t *sim_config_json(void)
                           "astra_account", sim_cfg.astra_account,
                           "bluexp_account", sim_cfg.bluexp_account,
                           "bluexp_agent", sim_cfg.bluexp_agent);
+  /* Client IDs are not secret; client secrets and refresh tokens are never shown. */
+  json_t *ids = json_object(), *ttl = json_object();
+  for (int i = 0; i < SIM_PROVIDERS; i++) {
+    if (i == SIM_ASTRA) continue;
+    json_object_set_new(ids, names[i], json_pack("{s:s}", "client_id", sim_cfg.client_id[i]));
+    json_object_set_new(ttl, names[i], json_integer((json_int_t)sim_cfg.token_ttl_ms[i]));
+  }
   sim_config_unlock();
+  json_object_set_new(obj, "credentials", ids);
+  json_object_set_new(obj, "token_ttl_ms", ttl);
   return obj;
 }

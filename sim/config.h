@@ -5,6 +5,9 @@
 
 #include <jansson.h>
 
+/* The public client ID BlueXP documents for its refresh-token grant. */
+#define SIM_BLUEXP_PUBLIC_CLIENT "Mu0V1ywgYteI6w1MbD15fKfVIUrNXGWC"
+
 typedef enum {
   SIM_REDPANDA,
   SIM_KEYCARD,
@@ -14,7 +17,13 @@ typedef enum {
 } sim_provider;
 
 typedef struct sim_config {
-  char *token[SIM_PROVIDERS];
+  char *token[SIM_PROVIDERS];         /* the static bearer token each API accepts */
+  /* What the token endpoints check: client credentials (Redpanda, Keycard), the refresh
+   * token and its public client ID (BlueXP). "" where a provider has no such thing. */
+  char *client_id[SIM_PROVIDERS];
+  char *client_secret[SIM_PROVIDERS];
+  char *refresh_token;
+  double token_ttl_ms[SIM_PROVIDERS]; /* lifetime of the tokens the endpoints issue */
   char *astra_account;
   char *bluexp_account;
   char *bluexp_agent;
@@ -42,7 +51,10 @@ void sim_config_unlock(void);
 /* Applies the settings found in obj (scenario or POST /_sim/config); on error returns -1 and
  * writes a message to err. */
 int sim_config_apply(json_t *obj, char *err, size_t errsize);
-/* The settings as JSON, tokens left out. */
+/* Parses a duration: "500ms", "2s", "1.5m", "1h", or a bare number of seconds; 0 on
+ * success with *ms set, -1 on anything else or a value below 1 ms. */
+int sim_parse_duration(const char *text, double *ms);
+/* The settings as JSON, tokens and secrets left out. */
 json_t *sim_config_json(void);
 
 /* "redpanda", "keycard", "astra" or "bluexp". */

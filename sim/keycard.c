@@ -222,7 +222,9 @@ static void handle(sim_request *rq)
   if (!allowed) kc_error(rq, 404, "not found");
   else if (!sim_method_allowed(rq, allowed)) kc_error(rq, 405, "method not allowed");
   else if (auth != SIM_AUTH_OK) {
-    kc_error(rq, 401, auth == SIM_AUTH_MISSING ? "missing bearer token" : "invalid token");
+    kc_error(rq, 401, auth == SIM_AUTH_MISSING   ? "missing bearer token"
+                       : auth == SIM_AUTH_EXPIRED ? "token expired"
+                                                  : "invalid token");
   } else if (n == 3) {
     create_install(rq, seg[1]);
   } else if (strcmp(seg[2], "catalog_tasks") == 0) {
@@ -275,4 +277,4 @@ static json_t *create(json_t *spec, char *err, size_t errsize)
   return view;
 }
 
-const sim_vendor sim_keycard = { SIM_KEYCARD, "/zones/", handle, kc_error, create };
+const sim_vendor sim_keycard = { SIM_KEYCARD, NULL, "/zones/", handle, kc_error, create };

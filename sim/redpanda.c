@@ -7,6 +7,7 @@
 #include <string.h>
 #include "reply.h"
 #include "store.h"
+#include "topics.h"
 #include "util.h"
 #include "vendor.h"
 
@@ -15,6 +16,9 @@ static const char *const mount_states[] = {
   "STATE_CUT_OVER", "gone", NULL
 };
 static const char *const cancel_states[] = { "STATE_CANCELING", "STATE_CANCELLED", NULL };
+
+#define TOPICS_PAGE_SIZE 100
+#define TOPICS_PAGE_MAX 1000
 
 static const char *rpc_code(int status)
 {
@@ -76,12 +80,44 @@ static int parse_id(sim_request *rq, const char *text, char *out, size_t size)
   return 0;
 }
 
+/* A mount task creates its topics (alias or source name) and an unmount task removes them
+ * when it reaches its final state, CUT_OVER, or is gone after it: the topic list then agrees
+ * with what the task reported. Applied once per task, under the store lock. */
+static void settle(sim_task *t, json_t *step)
+{
+  const char *state = sim_step_state(step);
+  if (t->settled || (strcmp(state, "STATE_CUT_OVER") != 0 && strcmp(state, "gone") != 0)) return;
+  t->settled = 1;
+  const char *type = json_string_value(json_object_get(t->fields, "type"));
+  int mount = !type || strcmp(type, "TYPE_UNMOUNT") != 0;
+  size_t i;
+  json_t *topic;
+  json_array_foreach(json_object_get(t->fields, "topics"), i, topic) {
+    const char *name = json_string_value(json_object_get(topic, "topic_reference"));
+    if (!name || !*name) continue;
+    if (mount) sim_topics_add(name, NULL);
+    else sim_topics_remove(name);
+  }
+}
+
+void sim_redpanda_settle(void)
+{
+  sim_store_lock();
+  for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
+    if (t->provider == SIM_REDPANDA && !t->settled) {
+      settle(t, json_array_get(t->steps, sim_task_shown_index(t)));
+    }
+  }
+  sim_store_unlock();
+}
+
 static void get_task(sim_request *rq, const char *id, int alpha)
 {
   char message[96];
   sim_store_lock();
   sim_task *t = sim_store_find(SIM_REDPANDA, SIM_KIND_TASK, "", id);
   json_t *step = t ? sim_task_step(t, 1) : NULL;
+  if (t) settle(t, step);
   if (!t || strcmp(sim_step_state(step), "gone") == 0) {
     sim_store_unlock();
     snprintf(message, sizeof message, "mount task %s not found", id);
@@ -104,6 +140,7 @@ static void list_tasks(sim_request *rq, int alpha)
   for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
     if (t->provider != SIM_REDPANDA) continue;
     json_t *step = sim_task_step(t, 1);
+    settle(t, step);
     if (strcmp(sim_step_state(step), "gone") != 0) json_array_append_new(tasks, render(t, step));
   }
   sim_store_unlock();
@@ -227,18 +264,78 @@ static void delete_task(sim_request *rq, const char *id)
 {
   sim_store_lock();
   sim_task *t = sim_store_find(SIM_REDPANDA, SIM_KIND_TASK, "", id);
+  if (t) settle(t, json_array_get(t->steps, sim_task_shown_index(t)));
   if (t) sim_store_remove(t);
   sim_store_unlock();
   if (t) sim_reply_json(rq, 202, NULL, json_object());
   else rp_error(rq, 404, "mount task not found");
 }
 
+/* Page tokens are the hex of the last name a page held: opaque to clients, and a page that
+ * follows stays right when topics come and go between the calls. */
+static char *token_decode(const char *hex)
+{
+  size_t n = strlen(hex);
+  if (n % 2 || strspn(hex, "0123456789abcdef") != n) return NULL;
+  char *out = malloc(n / 2 + 1);
+  for (size_t i = 0; out && i < n / 2; i++) {
+    unsigned v;
+    sscanf(hex + 2 * i, "%2x", &v);
+    out[i] = (char)v;
+  }
+  if (out) out[n / 2] = '\0';
+  return out;
+}
+
+static json_t *token_encode(const char *name)
+{
+  size_t n = strlen(name);
+  char *hex = malloc(2 * n + 1);
+  for (size_t i = 0; hex && i < n; i++) snprintf(hex + 2 * i, 3, "%02x", (unsigned char)name[i]);
+  if (hex) hex[2 * n] = '\0';
+  json_t *s = json_string(hex ? hex : "");
+  free(hex);
+  return s;
+}
+
+/* GET /v1/topics: filter.name_contains, page_size (default 100, -1 for no paging) and
+ * page_token; next_page_token is "" on the last page. */
+static void list_topics(sim_request *rq)
+{
+  char *part = sim_query_get(rq->query, "filter.name_contains", 0);
+  char *size = sim_query_get(rq->query, "page_size", 0);
+  char *token = sim_query_get(rq->query, "page_token", 0);
+  char *after = token && *token ? token_decode(token) : NULL;
+  long limit = TOPICS_PAGE_SIZE;
+  if (size && *size && (sim_parse_long(size, -1, TOPICS_PAGE_MAX, &limit) != 0)) {
+    rp_error(rq, 400, "invalid page_size: it must be an integer from -1 to 1000");
+  } else if (token && *token && !after) {
+    rp_error(rq, 400, "invalid page_token");
+  } else {
+    int more;
+    if (limit == 0) limit = TOPICS_PAGE_SIZE;
+    sim_redpanda_settle();
+    json_t *page = sim_topics_page(part ? part : "", after, limit, &more);
+    size_t n = json_array_size(page);
+    json_t *next = more && n ? token_encode(json_string_value(
+                                 json_object_get(json_array_get(page, n - 1), "name")))
+                             : json_string("");
+    sim_reply_json(rq, 200, NULL, json_pack("{s:o,s:o}", "topics", page, "next_page_token",
+                                            next));
+  }
+  free(part);
+  free(size);
+  free(token);
+  free(after);
+}
+
 static int authorised(sim_request *rq)
 {
   sim_auth a = sim_check_bearer(rq, SIM_REDPANDA);
   if (a == SIM_AUTH_OK) return 1;
-  rp_error(rq, 401, a == SIM_AUTH_MISSING ? "missing bearer token"
-                                          : "invalid bearer token");
+  rp_error(rq, 401, a == SIM_AUTH_MISSING   ? "missing bearer token"
+                    : a == SIM_AUTH_EXPIRED ? "token expired"
+                                            : "invalid bearer token");
   return 0;
 }
 
@@ -247,7 +344,9 @@ static void route(sim_request *rq, char **seg, int n)
 {
   char id[16];
   int alpha = strcmp(seg[0], "v1alpha2") == 0;
-  if (n == 4 && strcmp(seg[2], "topics") == 0) {
+  if (n == 2) {
+    list_topics(rq);
+  } else if (n == 4 && strcmp(seg[2], "topics") == 0) {
     start_task(rq, strcmp(seg[3], "mount") == 0);
   } else if (n == 3) {
     list_tasks(rq, alpha);
@@ -259,7 +358,7 @@ static void route(sim_request *rq, char **seg, int n)
 }
 
 /* Routes under v1|v1alpha2/cloud-storage/: mount-tasks, mount-tasks/{id}, topics/mount,
- * topics/unmount. */
+ * topics/unmount; and v1/topics. */
 static void handle(sim_request *rq)
 {
   char *seg[5];
@@ -269,7 +368,8 @@ static void handle(sim_request *rq)
   int tasks = base && strcmp(seg[2], "mount-tasks") == 0;
   int topics = base && n == 4 && strcmp(seg[2], "topics") == 0;
   const char *allowed = NULL;
-  if (tasks && n == 3) allowed = "GET";
+  if (n == 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "topics") == 0) allowed = "GET";
+  else if (tasks && n == 3) allowed = "GET";
   else if (tasks && n == 4) allowed = "GET POST DELETE";
   else if (topics && (strcmp(seg[3], "mount") == 0 || strcmp(seg[3], "unmount") == 0)) {
     allowed = "POST";
@@ -307,4 +407,4 @@ static json_t *create(json_t *spec, char *err, size_t errsize)
 }
 
 /* "/v1" also takes in /v1alpha2; the handler answers anything else under it with a 404. */
-const sim_vendor sim_redpanda = { SIM_REDPANDA, "/v1", handle, rp_error, create };
+const sim_vendor sim_redpanda = { SIM_REDPANDA, NULL, "/v1", handle, rp_error, create };

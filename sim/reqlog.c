@@ -39,7 +39,8 @@ void sim_reqlog_clear(void)
   pthread_mutex_unlock(&lock);
 }
 
-/* Credentials never leave the process: the scheme stays so specs can check it was sent. */
+/* Credentials never leave the process: the scheme stays so specs can check it was sent
+ * (a Keycard token request's "Basic [redacted]"). */
 static void redact_headers(json_t *headers)
 {
   static const char *secret[] = { "authorization", "proxy-authorization", "cookie",
@@ -58,6 +59,87 @@ static void redact_headers(json_t *headers)
   }
 }
 
+/* Fields that carry a credential in a token request (RFC 6749) or its answer. */
+static const char *const secret_fields[] = { "client_secret", "refresh_token", "access_token",
+                                             "client_assertion", "password", NULL };
+
+static int mentions_secret(const char *s, size_t n)
+{
+  for (int i = 0; secret_fields[i]; i++) {
+    if (memmem(s, n, secret_fields[i], strlen(secret_fields[i]))) return 1;
+  }
+  return 0;
+}
+
+static int is_secret_field(const char *name)
+{
+  for (int i = 0; secret_fields[i]; i++) {
+    if (strcmp(name, secret_fields[i]) == 0) return 1;
+  }
+  return 0;
+}
+
+/* key=value&...: the value of every secret field becomes [redacted]. */
+static json_t *redact_form(const char *s, size_t n)
+{
+  char *out = malloc(n + 16 * (n / 2 + 1));
+  size_t k = 0;
+  for (size_t i = 0; out && i < n;) {
+    const char *amp = memchr(s + i, '&', n - i);
+    size_t end = amp ? (size_t)(amp - s) : n;
+    const char *eq = memchr(s + i, '=', end - i);
+    char *key = strndup(s + i, eq ? (size_t)(eq - s) - i : end - i);
+    if (key) sim_url_decode(key);
+    if (key && eq && is_secret_field(key)) {
+      k += (size_t)sprintf(out + k, "%.*s=[redacted]", (int)((size_t)(eq - s) - i), s + i);
+    } else {
+      memcpy(out + k, s + i, end - i);
+      k += end - i;
+    }
+    free(key);
+    if (amp) out[k++] = '&';
+    i = end + (amp ? 1 : 0);
+  }
+  json_t *text = out ? sim_json_text(out, k) : json_string("[redacted]");
+  free(out);
+  return text;
+}
+
+static void redact_json(json_t *v)
+{
+  const char *name;
+  json_t *item;
+  size_t i;
+  if (json_is_object(v)) {
+    json_object_foreach(v, name, item) {
+      if (is_secret_field(name)) json_object_set_new(v, name, json_string("[redacted]"));
+      else redact_json(item);
+    }
+  } else if (json_is_array(v)) {
+    json_array_foreach(v, i, item) redact_json(item);
+  }
+}
+
+/* The text as logged: a token request's secrets (form or JSON) never reach the log. Text that
+ * names a secret field but is neither JSON nor a form is left out whole. */
+static json_t *logged_text(const char *s, size_t n, const char *ctype)
+{
+  if (!mentions_secret(s, n)) return sim_json_text(s, n);
+  json_t *doc = json_loadb(s, n, 0, NULL);
+  if (doc) {
+    redact_json(doc);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(doc);
+    json_t *out = text ? json_string(text) : json_string("[redacted]");
+    free(text);
+    return out;
+  }
+  if (!ctype || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
+    return redact_form(s, n);
+  }
+  return json_string("[redacted: holds a credential field]");
+}
+
 void sim_reqlog_record(sim_request *rq, const char *provider)
 {
   char when[40];
@@ -66,7 +148,7 @@ void sim_reqlog_record(sim_request *rq, const char *provider)
   redact_headers(headers);
   json_t *entry = json_pack("{s:s,s:s,s:o,s:o,s:o}", "time", when, "method", rq->method,
                             "path", sim_json_text(rq->path, strlen(rq->path)),
-                            "query", sim_json_text(rq->query, strlen(rq->query)),
+                            "query", logged_text(rq->query, strlen(rq->query), NULL),
                             "headers", headers);
   if (!entry) return;
   if (provider) json_object_set_new(entry, "provider", json_string(provider));
@@ -75,7 +157,8 @@ void sim_reqlog_record(sim_request *rq, const char *provider)
   if (rq->reply.fault) json_object_set_new(entry, "fault", json_string(rq->reply.fault));
   /* The body as sent, so specs can check it; large bodies are cut, body_bytes says how big. */
   size_t keep = rq->body_len < SIM_LOG_BODY ? rq->body_len : SIM_LOG_BODY;
-  json_object_set_new(entry, "body", sim_json_text(rq->body ? rq->body : "", keep));
+  json_object_set_new(entry, "body", logged_text(rq->body ? rq->body : "", keep,
+                                                 sim_request_header(rq, "Content-Type")));
   json_object_set_new(entry, "body_bytes", json_integer((json_int_t)rq->body_len));
   pthread_mutex_lock(&lock);
   json_object_set_new(entry, "seq", json_integer((json_int_t)++seq));

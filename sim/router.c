@@ -12,7 +12,8 @@
 #include "vendor.h"
 
 static const sim_vendor *const vendors[] = { &sim_redpanda, &sim_keycard, &sim_astra,
-                                             &sim_bluexp };
+                                             &sim_bluexp, &sim_redpanda_auth,
+                                             &sim_keycard_auth, &sim_bluexp_auth };
 
 static const sim_vendor *vendor_for(const char *path)
 {
@@ -108,7 +109,7 @@ void sim_dispatch(sim_request *rq)
 {
   if (strncmp(rq->path, "/_sim/", 6) == 0 && sim_admin_handle(rq)) return;
   const sim_vendor *v = vendor_for(rq->path);
-  const char *provider = v ? sim_provider_name(v->provider) : NULL;
+  const char *provider = !v ? NULL : v->label ? v->label : sim_provider_name(v->provider);
   sim_fault_pick pick;
   sim_faults_pick(provider, rq->method, rq->path, &pick);
   if (pick.has_fault) rq->reply.fault = sim_fault_name(pick.kind);

@@ -1,4 +1,4 @@
-/* A scenario is the admin API in a file: settings first, then tasks, then faults. */
+/* A scenario is the admin API in a file: settings first, then tasks, topics, faults. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +6,7 @@
 #include "config.h"
 #include "faults.h"
 #include "scenario.h"
+#include "topics.h"
 #include "util.h"
 
 static char *scenario_path;
@@ -28,6 +29,12 @@ static int apply(json_t *doc, int with_settings, char *err, size_t errsize)
     json_t *made = sim_admin_create_tasks(tasks, err, errsize);
     if (!made) return -1;
     json_decref(made);
+  }
+  json_t *topics = json_object_get(doc, "topics");
+  if (topics) {
+    json_t *names = sim_topics_seed(topics, err, errsize);
+    if (!names) return -1;
+    json_decref(names);
   }
   json_t *faults = json_object_get(doc, "faults");
   if (faults) {

@@ -145,6 +145,14 @@ size_t sim_task_step_index(sim_task *t)
   return n - 1;
 }
 
+size_t sim_task_shown_index(sim_task *t)
+{
+  size_t n = json_array_size(t->steps);
+  if (!t->poll_mode || n == 0) return sim_task_step_index(t);
+  if (t->reads == 0) return 0;
+  return t->reads - 1 < n ? t->reads - 1 : n - 1;
+}
+
 json_t *sim_task_step(sim_task *t, int consume)
 {
   size_t i = sim_task_step_index(t);

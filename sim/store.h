@@ -23,6 +23,7 @@ typedef struct sim_task {
   int64_t created_epoch_ms;
   int shape;              /* < 0: configured body shape; else 0 or 1 as in sim_config */
   unsigned long seq;      /* creation order, for lists */
+  int settled;            /* its outcome (Redpanda topics) has been applied */
   struct sim_task *hash_next, *next, *prev;
 } sim_task;
 
@@ -54,6 +55,9 @@ json_t *sim_task_step(sim_task *t, int consume);
 void sim_task_restart(sim_task *t, json_t *steps);
 /* The step index the task is in, without counting a read. */
 size_t sim_task_step_index(sim_task *t);
+/* The step index a client last saw: in poll mode the step of the last read (the first step
+ * before any read), in time mode the current one. */
+size_t sim_task_shown_index(sim_task *t);
 
 /* Turns strings into {"state": s}; returns a new array, or NULL and a message in err. */
 json_t *sim_steps_normalise(json_t *steps, char *err, size_t errsize);

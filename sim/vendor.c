@@ -5,6 +5,7 @@
 #include <strings.h>
 #include "reply.h"
 #include "store.h"
+#include "tokens.h"
 #include "util.h"
 #include "vendor.h"
 
@@ -18,7 +19,12 @@ sim_auth sim_check_bearer(sim_request *rq, sim_provider p)
   sim_config_lock();
   int same = strcmp(h, sim_cfg.token[p]) == 0;
   sim_config_unlock();
-  return same ? SIM_AUTH_OK : SIM_AUTH_WRONG;
+  if (same) return SIM_AUTH_OK;
+  switch (sim_tokens_check(p, h)) {
+  case SIM_TOKEN_LIVE: return SIM_AUTH_OK;
+  case SIM_TOKEN_EXPIRED: return SIM_AUTH_EXPIRED;
+  default: return SIM_AUTH_WRONG;
+  }
 }
 
 int sim_split_path(const char *path, char **segs, int max)

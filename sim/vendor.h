@@ -7,6 +7,7 @@
 
 typedef struct sim_vendor {
   sim_provider provider;
+  const char *label;      /* the provider name faults and the log see; NULL: the provider's */
   const char *prefix;     /* the paths it owns start with this */
   /* Answers a request under prefix, authentication included. */
   void (*handle)(sim_request *rq);
@@ -21,10 +22,16 @@ extern const sim_vendor sim_redpanda;
 extern const sim_vendor sim_keycard;
 extern const sim_vendor sim_astra;
 extern const sim_vendor sim_bluexp;
+/* The token endpoints (oauth.c): labelled "<provider>-auth" for faults and the log, so a
+ * fault aimed at a provider's API never hits its token requests. */
+extern const sim_vendor sim_redpanda_auth;
+extern const sim_vendor sim_keycard_auth;
+extern const sim_vendor sim_bluexp_auth;
 
-typedef enum { SIM_AUTH_OK, SIM_AUTH_MISSING, SIM_AUTH_WRONG } sim_auth;
+typedef enum { SIM_AUTH_OK, SIM_AUTH_MISSING, SIM_AUTH_WRONG, SIM_AUTH_EXPIRED } sim_auth;
 
-/* Checks the bearer token against the provider's configured one. */
+/* Checks the bearer token: the provider's configured static token, or a token its token
+ * endpoint issued that has not expired nor been revoked. */
 sim_auth sim_check_bearer(sim_request *rq, sim_provider p);
 /* Splits a path into at most max segments (copies, freed with sim_segments_free); -1 when
  * there are more. */
