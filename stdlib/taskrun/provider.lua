@@ -1,5 +1,6 @@
--- Clients for the vendor task APIs, built on the descriptors in bindings/*.c (taskrun._provider):
--- configuration from the environment, requests, vendor errors as taskrun errors, and the Task.
+-- Clients for the vendor task APIs, built on the descriptors in bindings/*.c (taskrun._provider,
+-- one per line of bindings/providers.def): configuration from the environment, requests,
+-- vendor errors as taskrun errors, and the Task.
 --
 -- A provider module (taskrun.redpanda, ...) is `provider.module(name, methods)`: each method
 -- takes a client first. The module exposes them twice: as functions on a default client made
@@ -143,37 +144,54 @@ end
 local Client = {}
 Client.__index = Client
 
--- The client option each extra variable fills.
-local option_of = { ASTRA_ACCOUNT_ID = "account", BLUEXP_ACCOUNT_ID = "account",
-                    BLUEXP_AGENT_ID = "agent_id" }
-
 local function setting(opts, key, env)
   local v = opts[key]
-  if v == nil then v = os.getenv(env) end
+  if v == nil and env then v = os.getenv(env) end
   if v == "" then v = nil end
   return v
+end
+
+-- Every setting problem of a client of provider `name` made with `opts` (nil: the default
+-- client, from the environment alone), all at once: a list of sentences, each naming a
+-- variable that is missing and what would do instead. Empty when the client can be made.
+-- The settings pre-check calls it before a runbook runs.
+function provider.problems(name, opts)
+  local spec = specs[name]
+  opts = opts or {}
+  local list = {}
+  if not (setting(opts, "url", spec.url_env) or spec.default_url) then
+    list[#list + 1] = string.format(
+      "%s is not set; set it to %s, or pass url = ... to %s.client{}", spec.url_env,
+      spec.url_hint, name)
+  end
+  for _, s in ipairs(spec.settings) do
+    if not setting(opts, s.option, s.env) then
+      list[#list + 1] = string.format("%s is not set; set it, or pass %s = ... to %s.client{}",
+        s.env, s.option, name)
+    end
+  end
+  return list
+end
+
+-- The usage error for `problems` (non-empty): one message naming every one.
+local function settings_error(name, problems, level)
+  local text = #problems == 1 and problems[1]
+    or string.format("%d settings are missing: %s", #problems, table.concat(problems, "; and "))
+  fail("usage", string.format("%s: %s", name, text), { provider = name, problems = problems },
+    (level or 1) + 1)
 end
 
 function provider.new_client(name, opts, level)
   local spec = specs[name]
   opts = opts or {}
+  local problems = provider.problems(name, opts)
+  if #problems > 0 then settings_error(name, problems, (level or 1) + 1) end
   local url = setting(opts, "url", spec.url_env) or spec.default_url
-  if not url then
-    fail("usage", string.format("%s: %s is not set; set it to %s, or pass url = ... to %s.client{}",
-      name, spec.url_env, spec.url_hint, name), { provider = name }, level)
-  end
   local c = setmetatable({ spec = spec, name = name, url = url:gsub("/+$", ""),
     token = setting(opts, "token", spec.token_env), timeout = opts.timeout,
     headers = opts.headers, options = opts, seen = {} }, Client)
   if c.token then core.secret(c.token) end
-  for _, env in ipairs(spec.required_env) do
-    local key = option_of[env]
-    c[key] = setting(opts, key, env)
-    if not c[key] then
-      fail("usage", string.format("%s: %s is not set; set it, or pass %s = ... to %s.client{}",
-        name, env, key, name), { provider = name }, level)
-    end
-  end
+  for _, s in ipairs(spec.settings) do c[s.option] = setting(opts, s.option, s.env) end
   return c
 end
 
@@ -310,6 +328,14 @@ function Client:list(res, value, what, where, level)
   return value
 end
 
+local function adopt(c, task, refresh)
+  setmetatable(task, Task)
+  refreshers[task] = refresh
+  statuses[task] = c.last_status
+  if task.status == "unknown" then warn_unknown(task) end
+  return task
+end
+
 -- A Task from a vendor object; `refresh` gives a fresh one. The modules check the object
 -- against its request first; this is the last line, for a caller that did not.
 function Client:make_task(obj, refresh)
@@ -317,11 +343,14 @@ function Client:make_task(obj, refresh)
     fail("decode", string.format("%s: %s where a task object was expected", self.name,
       shape(obj)), { provider = self.name, status = self.last_status }, 2)
   end
-  local task = setmetatable(self.spec.task(obj), Task)
-  refreshers[task] = refresh
-  statuses[task] = self.last_status
-  if task.status == "unknown" then warn_unknown(task) end
-  return task
+  return adopt(self, self.spec.task(obj), refresh)
+end
+
+-- A Task from normalized fields, for what a vendor says without a task object:
+-- { id =, state =, status =, message =, progress =, install_id = }; `status` comes from the
+-- state when not given. `raw`: the vendor object there is, if any.
+function Client:task_of(fields, refresh, raw)
+  return adopt(self, self.spec.task_of(fields, raw), refresh)
 end
 
 -- ---- modules -----------------------------------------------------------------------------
