@@ -10,6 +10,7 @@ local http = require("taskrun.http")
 local json = require("taskrun.json")
 local core = require("taskrun._core")
 local specs = require("taskrun._provider")
+local auth = require("taskrun.auth")
 
 local provider = {}
 
@@ -170,6 +171,10 @@ function provider.problems(name, opts)
         s.env, s.option, name)
     end
   end
+  local how, missing = auth.choose(name, spec.credentials, opts)
+  if not how then
+    for _, m in ipairs(missing) do list[#list + 1] = m end
+  end
   return list
 end
 
@@ -188,10 +193,10 @@ function provider.new_client(name, opts, level)
   if #problems > 0 then settings_error(name, problems, (level or 1) + 1) end
   local url = setting(opts, "url", spec.url_env) or spec.default_url
   local c = setmetatable({ spec = spec, name = name, url = url:gsub("/+$", ""),
-    token = setting(opts, "token", spec.token_env), timeout = opts.timeout,
-    headers = opts.headers, options = opts, seen = {} }, Client)
-  if c.token then core.secret(c.token) end
+    timeout = opts.timeout, headers = opts.headers, options = opts, seen = {} }, Client)
   for _, s in ipairs(spec.settings) do c[s.option] = setting(opts, s.option, s.env) end
+  -- Where its token comes from; the token itself is had on the first request (auth.lua).
+  c.auth = auth.source(c)
   return c
 end
 
@@ -200,18 +205,27 @@ local contexts = setmetatable({}, { __mode = "k" })
 
 -- Sends operation `op` of the descriptor; `vars` fill the path. Returns the response.
 -- opts.task_id: the vendor task the request is about, named by every error about its answer.
+--
+-- A 401 on a request made with a renewable token (obtained, from a file or a function) renews
+-- the token once and makes the request once more, a POST too: a 401 means the vendor did not
+-- act on it. A second 401 is the answer (the caller raises kind auth).
 function Client:send(op, vars, opts)
   opts = opts or {}
   local all = { account = self.account }
   for k, v in pairs(vars or {}) do all[k] = v end
   local method, path = self.spec.route(op, all)
-  local headers = { Accept = "application/json" }
-  for k, v in pairs(self.headers or {}) do headers[k] = v end
-  if self.token then headers.Authorization = "Bearer " .. self.token end
-  if self.decorate then self:decorate(headers) end
-  local res = http.request({ method = method, url = self.url .. path, headers = headers,
-    query = opts.query, json = opts.json, timeout = self.timeout })
-  contexts[res] = { task_id = opts.task_id }
+  local res, token
+  for attempt = 1, 2 do
+    local headers = { Accept = "application/json" }
+    for k, v in pairs(self.headers or {}) do headers[k] = v end
+    token = self.auth:get()
+    headers.Authorization = "Bearer " .. token
+    if self.decorate then self:decorate(headers) end
+    res = http.request({ method = method, url = self.url .. path, headers = headers,
+      query = opts.query, json = opts.json, timeout = self.timeout })
+    if res.status ~= 401 or attempt == 2 or not self.auth:refused(token) then break end
+  end
+  contexts[res] = { task_id = opts.task_id, renewed = res.status == 401 and self.auth.renewable }
   self.last_status = res.status
   return res
 end
@@ -262,7 +276,6 @@ end
 provider.excerpt = excerpt
 
 local hints = {
-  auth = "check %s and the token's permissions",
   not_found = "check the id and the account; the task may have been deleted",
   server = "the service failed; it may pass, so retry later",
   client = "check the request",
@@ -279,7 +292,10 @@ function Client:raise(res, fields, level, hint_text)
   words = type(words) == "string" and clip(words, 500) or excerpt(res.body)
   local kind, hint
   if res.status == 401 or res.status == 403 then
-    kind, hint = "auth", string.format(hints.auth, self.spec.token_env)
+    kind, hint = "auth", self.auth:hint()
+    if res.status == 401 and (contexts[res] or {}).renewed then
+      hint = "refused again with a renewed token; " .. hint
+    end
   elseif res.status == 404 then
     kind, hint = "not_found", hints.not_found
   else
