@@ -40,8 +40,13 @@ static void error_words(lua_State *L, int body) {
   tr_push_pair_with_items(L, body, "title", "detail", "invalidParams", "name", "reason");
 }
 
+/* API tokens do not expire: a static token only. */
 const tr_provider tr_provider_astra = {
-  "astra", "ASTRA_URL", "https://astra.netapp.io", "the Astra Control base URL",
-  "ASTRA_TOKEN", (const char *const[]){ "ASTRA_ACCOUNT_ID", NULL }, routes, states, describe,
-  error_words
+  .name = "astra",
+  .url_env = "ASTRA_URL",
+  .default_url = "https://astra.netapp.io",
+  .url_hint = "the Astra Control base URL",
+  .credentials = { .token_env = "ASTRA_TOKEN" },
+  .settings = (const tr_setting[]){ { "ASTRA_ACCOUNT_ID", "account" }, { NULL, NULL } },
+  .routes = routes, .states = states, .describe = describe, .error_words = error_words,
 };

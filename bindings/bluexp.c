@@ -33,8 +33,24 @@ static void error_words(lua_State *L, int body) {
   tr_push_pair(L, body, "error", "message");
 }
 
+/* A user token (one day), or a refresh token exchanged at NetApp's Auth0 tenant for one with
+ * the client id NetApp documents:
+ * https://docs.netapp.com/us-en/bluexp-automation/platform/create_user_token.html */
 const tr_provider tr_provider_bluexp = {
-  "bluexp", "BLUEXP_URL", "https://api.bluexp.netapp.com", "the BlueXP API base URL",
-  "BLUEXP_TOKEN", (const char *const[]){ "BLUEXP_ACCOUNT_ID", "BLUEXP_AGENT_ID", NULL }, routes,
-  states, describe, error_words
+  .name = "bluexp",
+  .url_env = "BLUEXP_URL",
+  .default_url = "https://api.bluexp.netapp.com",
+  .url_hint = "the BlueXP API base URL",
+  .credentials = {
+    .token_env = "BLUEXP_TOKEN",
+    .grant = "refresh_token",
+    .client_id_env = "BLUEXP_AUTH_CLIENT_ID",
+    .default_client_id = "Mu0V1ywgYteI6w1MbD15fKfVIUrNXGWC",
+    .refresh_token_env = "BLUEXP_REFRESH_TOKEN",
+    .auth_url_env = "BLUEXP_AUTH_URL",
+    .default_auth_url = "https://netapp-cloud-account.auth0.com/oauth/token",
+  },
+  .settings = (const tr_setting[]){ { "BLUEXP_ACCOUNT_ID", "account" },
+                                    { "BLUEXP_AGENT_ID", "agent_id" }, { NULL, NULL } },
+  .routes = routes, .states = states, .describe = describe, .error_words = error_words,
 };

@@ -32,7 +32,22 @@ static void error_words(lua_State *L, int body) {
   tr_push_pair_with_items(L, body, "code", "message", "details", "field", "message");
 }
 
+/* Service account credentials: form POST grant_type=client_credentials to the API's
+ * /service-account-token, the id and secret in Authorization: Basic.
+ * Creating the credentials: https://docs.keycard.ai/api/, under organizations, service
+ * accounts, credentials: create. */
 const tr_provider tr_provider_keycard = {
-  "keycard", "KEYCARD_API_URL", "https://api.keycard.ai", "the Keycard API base URL",
-  "KEYCARD_TOKEN", (const char *const[]){ NULL }, routes, states, describe, error_words
+  .name = "keycard",
+  .url_env = "KEYCARD_API_URL",
+  .default_url = "https://api.keycard.ai",
+  .url_hint = "the Keycard API base URL",
+  .credentials = {
+    .token_env = "KEYCARD_TOKEN",
+    .grant = "client_credentials_basic",
+    .client_id_env = "KEYCARD_CLIENT_ID",
+    .client_secret_env = "KEYCARD_CLIENT_SECRET",
+    .auth_path = "/service-account-token",
+  },
+  .settings = (const tr_setting[]){ { NULL, NULL } },
+  .routes = routes, .states = states, .describe = describe, .error_words = error_words,
 };

@@ -1,6 +1,6 @@
-/* taskrun._provider: the provider descriptors as Lua tables, with the three things done in C
- * for every provider alike: filling URL templates, normalizing a vendor object into a Task,
- * and reading a vendor error envelope. */
+/* taskrun._provider: the provider descriptors as Lua tables, with the things done in C for
+ * every provider alike: filling URL templates, normalizing a vendor object into a Task (or
+ * building one from normalized fields), and reading a vendor error envelope. */
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <math.h>
@@ -12,9 +12,12 @@
 #include "provider.h"
 #include "stackcheck.h"
 
-static const tr_provider *const providers[] = {
-  &tr_provider_redpanda, &tr_provider_keycard, &tr_provider_astra, &tr_provider_bluexp, NULL
+#define TR_PROVIDER(name) &tr_provider_##name,
+const tr_provider *const tr_providers[] = {
+#include "providers.def"
+  NULL
 };
+#undef TR_PROVIDER
 
 void tr_copy_field(lua_State *L, int obj, const char *from, int task, const char *to, int type) {
   int t = lua_getfield(L, obj, from);
@@ -71,6 +74,30 @@ static const char *status_of(const tr_provider *p, const char *state) {
   return "unknown";
 }
 
+/* [-0, +0] Sets status, done and ok on the Task at `task` from its `state` (through the
+ * descriptor's map), or from a `status` it already has. */
+static void settle(lua_State *L, const tr_provider *p, int task) {
+  TR_STACK_BEGIN(L);
+  const char *status;
+  if (lua_getfield(L, task, "status") == LUA_TSTRING) {
+    status = lua_tostring(L, -1);
+  } else {
+    lua_getfield(L, task, "state");
+    status = status_of(p, lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  int ok = strcmp(status, "succeeded") == 0;
+  int done = ok || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+  lua_pushstring(L, status);   /* copied before the value `status` points into is popped */
+  lua_setfield(L, task, "status");
+  lua_pop(L, 1);
+  lua_pushboolean(L, done);
+  lua_setfield(L, task, "done");
+  lua_pushboolean(L, ok);
+  lua_setfield(L, task, "ok");
+  TR_STACK_END(L, 0, 0);
+}
+
 /* spec.task(obj): [-1, +1] the normalized Task fields for one vendor object. */
 static int l_task(lua_State *L) {
   const tr_provider *p = self(L);
@@ -80,19 +107,52 @@ static int l_task(lua_State *L) {
   lua_pushstring(L, p->name);
   lua_setfield(L, 2, "provider");
   p->describe(L, 1, 2);
-  lua_getfield(L, 2, "state");
-  const char *status = status_of(p, lua_tostring(L, -1));
-  lua_pop(L, 1);
-  int done = strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
-             strcmp(status, "cancelled") == 0;
-  lua_pushstring(L, status);
+  lua_pushnil(L);   /* describe never sets status: the state map decides */
   lua_setfield(L, 2, "status");
-  lua_pushboolean(L, done);
-  lua_setfield(L, 2, "done");
-  lua_pushboolean(L, strcmp(status, "succeeded") == 0);
-  lua_setfield(L, 2, "ok");
+  settle(L, p, 2);
   lua_pushvalue(L, 1);
   lua_setfield(L, 2, "raw");
+  return 1;
+}
+
+static const char *const statuses[] = {
+  "pending", "running", "paused", "succeeded", "failed", "cancelled", "unknown", NULL
+};
+
+/* spec.task_of(fields, raw): [-2, +1] a Task from normalized fields, for what a vendor tells
+ * without a task object (Keycard's 303, a Redpanda task deleted once finished): `id`, `state`
+ * (the vendor's state, may be nil), `status` (one of the normalized statuses; from the state
+ * when nil), `message`, `progress`, `install_id`. `raw` is the vendor object, or an empty
+ * table. Kind "usage" on a status that is not one of the normalized ones. */
+static int l_task_of(lua_State *L) {
+  const tr_provider *p = self(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_getfield(L, 1, "status") != LUA_TNIL) {
+    const char *s = lua_tostring(L, -1);
+    int i = 0;
+    while (s && statuses[i] && strcmp(statuses[i], s) != 0) i++;
+    if (!s || !statuses[i]) {
+      tr_push_error(L, "usage", "%s: task_of: %s is not a task status", p->name,
+                    s ? s : luaL_typename(L, -1));
+      lua_error(L);
+    }
+  }
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, p->name);
+  lua_setfield(L, 3, "provider");
+  static const char *const fields[] = {
+    "id", "state", "status", "message", "progress", "install_id", NULL
+  };
+  for (int i = 0; fields[i]; i++) {
+    lua_getfield(L, 1, fields[i]);
+    lua_setfield(L, 3, fields[i]);
+  }
+  settle(L, p, 3);
+  if (lua_istable(L, 2)) lua_pushvalue(L, 2);
+  else lua_newtable(L);
+  lua_setfield(L, 3, "raw");
   return 1;
 }
 
@@ -205,41 +265,67 @@ static int l_route(lua_State *L) {
   return 2;
 }
 
-static void push_strings(lua_State *L, const char *const *list) {
+/* [-0, +0] t[key] = s when s is not NULL. */
+static void set_string(lua_State *L, int t, const char *key, const char *s) {
+  if (!s) return;
+  lua_pushstring(L, s);
+  lua_setfield(L, t, key);
+}
+
+/* [-0, +1] The credentials part of a descriptor: spec.credentials. */
+static void push_credentials(lua_State *L, const tr_credentials *c) {
+  TR_STACK_BEGIN(L);
+  lua_createtable(L, 0, 10);
+  int t = lua_gettop(L);
+  set_string(L, t, "token_env", c->token_env);
+  set_string(L, t, "grant", c->grant);
+  set_string(L, t, "client_id_env", c->client_id_env);
+  set_string(L, t, "default_client_id", c->default_client_id);
+  set_string(L, t, "client_secret_env", c->client_secret_env);
+  set_string(L, t, "refresh_token_env", c->refresh_token_env);
+  set_string(L, t, "auth_url_env", c->auth_url_env);
+  set_string(L, t, "default_auth_url", c->default_auth_url);
+  set_string(L, t, "auth_path", c->auth_path);
+  set_string(L, t, "audience", c->audience);
+  TR_STACK_END(L, 0, 1);
+}
+
+/* [-0, +1] spec.settings: { { env =, option = }, ... } in the descriptor's order. */
+static void push_settings(lua_State *L, const tr_setting *s) {
   lua_newtable(L);
-  for (int i = 0; list && list[i]; i++) {
-    lua_pushstring(L, list[i]);
+  for (int i = 0; s && s[i].env; i++) {
+    lua_createtable(L, 0, 2);
+    set_string(L, lua_gettop(L), "env", s[i].env);
+    set_string(L, lua_gettop(L), "option", s[i].option);
     lua_rawseti(L, -2, i + 1);
   }
 }
 
 static void push_provider(lua_State *L, const tr_provider *p) {
   static const luaL_Reg funcs[] = {
-    { "task", l_task }, { "status", l_status }, { "error_words", l_error_words },
-    { "route", l_route }, { NULL, NULL }
+    { "task", l_task }, { "task_of", l_task_of }, { "status", l_status },
+    { "error_words", l_error_words }, { "route", l_route }, { NULL, NULL }
   };
   lua_createtable(L, 0, 12);
+  int t = lua_gettop(L);
   lua_pushlightuserdata(L, (void *)p);
   luaL_setfuncs(L, funcs, 1);
-  lua_pushstring(L, p->name);
-  lua_setfield(L, -2, "name");
-  lua_pushstring(L, p->url_env);
-  lua_setfield(L, -2, "url_env");
-  lua_pushstring(L, p->default_url);
-  lua_setfield(L, -2, "default_url");
-  lua_pushstring(L, p->url_hint);
-  lua_setfield(L, -2, "url_hint");
-  lua_pushstring(L, p->token_env);
-  lua_setfield(L, -2, "token_env");
-  push_strings(L, p->required_env);
-  lua_setfield(L, -2, "required_env");
+  set_string(L, t, "name", p->name);
+  set_string(L, t, "url_env", p->url_env);
+  set_string(L, t, "default_url", p->default_url);
+  set_string(L, t, "url_hint", p->url_hint);
+  set_string(L, t, "token_env", p->credentials.token_env);
+  push_credentials(L, &p->credentials);
+  lua_setfield(L, t, "credentials");
+  push_settings(L, p->settings);
+  lua_setfield(L, t, "settings");
 }
 
 int luaopen_taskrun_provider(lua_State *L) {
   lua_newtable(L);
-  for (int i = 0; providers[i]; i++) {
-    push_provider(L, providers[i]);
-    lua_setfield(L, -2, providers[i]->name);
+  for (int i = 0; tr_providers[i]; i++) {
+    push_provider(L, tr_providers[i]);
+    lua_setfield(L, -2, tr_providers[i]->name);
   }
   return 1;
 }

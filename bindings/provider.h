@@ -1,11 +1,11 @@
-/* A vendor task API described once: where it lives, how to reach it, what its states mean and
- * how its errors read. bindings/provider.c turns each descriptor into the Lua table that
- * stdlib/taskrun/provider.lua builds clients on.
+/* A vendor task API described once: where it lives, how to reach it, how its credentials are
+ * had, what its states mean and how its errors read. bindings/provider.c turns each descriptor
+ * into the Lua table that stdlib/taskrun/provider.lua builds clients on (taskrun._provider).
  *
- * Adding a provider today takes five edits: its descriptor in bindings/NAME.c, the extern
- * below, its entry in providers[] (bindings/provider.c), its methods in
- * stdlib/taskrun/NAME.lua, and its name in init.lua's submodules (plus option_of in
- * provider.lua when it reads extra variables). */
+ * Adding a provider takes two files and one line: its descriptor in bindings/NAME.c, its
+ * methods in stdlib/taskrun/NAME.lua (`return provider.module("NAME", methods)`), and the line
+ * TR_PROVIDER(NAME) in bindings/providers.def. Everything else (the C array, taskrun.NAME, the
+ * settings checks) is derived from that list. */
 #ifndef TR_PROVIDER_H
 #define TR_PROVIDER_H
 #include <lua.h>
@@ -24,13 +24,41 @@ typedef struct {
   const char *path;
 } tr_route;
 
+/* A variable the paths need besides the URL, and the client option that stands for it:
+ * { "ASTRA_ACCOUNT_ID", "account" } -> astra.client{ account = ... }. */
+typedef struct {
+  const char *env;
+  const char *option;
+} tr_setting;
+
+/* How a provider's bearer token is had. Every variable named here that holds a secret (the
+ * token, the client secret, the refresh token) also has a *_FILE form read from a file.
+ * The grants (stdlib/taskrun/auth.lua does the requests):
+ *   NULL                        static tokens only (token_env or an explicit token)
+ *   "client_credentials"        OAuth2 form POST with client_id, client_secret (and audience)
+ *   "client_credentials_basic"  form POST grant_type=client_credentials, the id and secret in
+ *                               Authorization: Basic
+ *   "refresh_token"             JSON POST {grant_type, refresh_token, client_id} */
+typedef struct {
+  const char *token_env;           /* the static bearer token: REDPANDA_TOKEN */
+  const char *grant;
+  const char *client_id_env;       /* the client id, or (refresh_token) its override */
+  const char *default_client_id;   /* NULL: client_id_env must be set */
+  const char *client_secret_env;   /* client_credentials grants */
+  const char *refresh_token_env;   /* the refresh_token grant */
+  const char *auth_url_env;        /* NULL: the token URL is the API's base URL + auth_path */
+  const char *default_auth_url;
+  const char *auth_path;
+  const char *audience;            /* sent with client_credentials when not NULL */
+} tr_credentials;
+
 typedef struct {
   const char *name;              /* "redpanda": Task.provider */
   const char *url_env;           /* the variable with the base URL */
   const char *default_url;       /* NULL when every user has their own */
   const char *url_hint;          /* what to set url_env to, for the usage error */
-  const char *token_env;
-  const char *const *required_env;   /* more variables the paths need (NULL-terminated) */
+  tr_credentials credentials;
+  const tr_setting *settings;    /* more variables the paths need ({ NULL } ends) */
   const tr_route *routes;        /* ends with a NULL op */
   const tr_state_map *states;    /* ends with a NULL state */
   /* [-0, +0] Sets id, state, message and progress on the Task at `task` from the vendor's
@@ -40,8 +68,12 @@ typedef struct {
   void (*error_words)(lua_State *L, int body);
 } tr_provider;
 
-extern const tr_provider tr_provider_redpanda, tr_provider_keycard, tr_provider_astra,
-  tr_provider_bluexp;
+#define TR_PROVIDER(name) extern const tr_provider tr_provider_##name;
+#include "providers.def"
+#undef TR_PROVIDER
+
+/* Every descriptor of providers.def, in its order; NULL ends. */
+extern const tr_provider *const tr_providers[];
 
 /* Helpers for the descriptors' callbacks. */
 /* [-0, +0] Copies obj[from] to task[to] when it has type `type` (LUA_TNONE: any non-nil). */

@@ -34,8 +34,22 @@ static void error_words(lua_State *L, int body) {
   tr_push_pair(L, body, "code", "message");
 }
 
+/* Client credentials (a Redpanda Cloud service account): form POST with the id, secret and the
+ * audience; tokens live one hour.
+ * https://docs.redpanda.com/redpanda-cloud/security/cloud-authentication/ */
 const tr_provider tr_provider_redpanda = {
-  "redpanda", "REDPANDA_DATAPLANE_URL", NULL,
-  "your cluster's data-plane URL (the Control Plane API's dataplane_api.url)",
-  "REDPANDA_TOKEN", (const char *const[]){ NULL }, routes, states, describe, error_words
+  .name = "redpanda",
+  .url_env = "REDPANDA_DATAPLANE_URL",
+  .url_hint = "your cluster's data-plane URL (the Control Plane API's dataplane_api.url)",
+  .credentials = {
+    .token_env = "REDPANDA_TOKEN",
+    .grant = "client_credentials",
+    .client_id_env = "REDPANDA_CLIENT_ID",
+    .client_secret_env = "REDPANDA_CLIENT_SECRET",
+    .auth_url_env = "REDPANDA_AUTH_URL",
+    .default_auth_url = "https://auth.prd.cloud.redpanda.com/oauth/token",
+    .audience = "cloudv2-production.redpanda.cloud",
+  },
+  .settings = (const tr_setting[]){ { NULL, NULL } },
+  .routes = routes, .states = states, .describe = describe, .error_words = error_words,
 };

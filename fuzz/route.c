@@ -12,9 +12,7 @@
 
 int luaopen_taskrun_provider(lua_State *L);
 
-static const tr_provider *const providers[] = {
-  &tr_provider_redpanda, &tr_provider_keycard, &tr_provider_astra, &tr_provider_bluexp, NULL
-};
+static const tr_provider *const *const providers = tr_providers;
 static const char *const var_names[] = { "id", "zone", "account", "app" };
 #define NVARS (sizeof var_names / sizeof var_names[0])
 

@@ -20,16 +20,25 @@
 #include "run.h"
 #include "signals.h"
 
-/* The defaults taskrun-sim accepts (sim/README.md). */
+/* What --sim puts in a runbook's environment (taskrun-sim's defaults, sim/README.md): the
+ * credentials of the obtained flow, so that every --sim run gets and renews its tokens as a
+ * real run does. "{sim}" stands for the simulator's base URL. Keycard's token endpoint is
+ * {KEYCARD_API_URL}/service-account-token, the simulator's URL too. Set even when already set,
+ * so that a --sim run never sends the environment's real client secrets to the simulator. */
 static const char *const sim_env[][2] = {
-  { "REDPANDA_TOKEN", "sim-redpanda-token" },
-  { "KEYCARD_TOKEN", "sim-keycard-token" },
+  { "REDPANDA_CLIENT_ID", "sim-redpanda-client" },
+  { "REDPANDA_CLIENT_SECRET", "sim-redpanda-secret" },
+  { "REDPANDA_AUTH_URL", "{sim}/redpanda/oauth/token" },
+  { "KEYCARD_CLIENT_ID", "sim-keycard-client" },
+  { "KEYCARD_CLIENT_SECRET", "sim-keycard-secret" },
   { "ASTRA_TOKEN", "sim-astra-token" },
   { "ASTRA_ACCOUNT_ID", "8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e" },
-  { "BLUEXP_TOKEN", "sim-bluexp-token" },
+  { "BLUEXP_REFRESH_TOKEN", "sim-bluexp-refresh" },
+  { "BLUEXP_AUTH_URL", "{sim}/bluexp/oauth/token" },
   { "BLUEXP_ACCOUNT_ID", "account-sim00001" },
   { "BLUEXP_AGENT_ID", "simAgent0001clients" },
 };
+
 static const char *const url_vars[] = {
   "TASKRUN_SIM_URL", "REDPANDA_DATAPLANE_URL", "KEYCARD_API_URL", "ASTRA_URL", "BLUEXP_URL",
 };
@@ -122,8 +131,15 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
     return TR_EXIT_ERROR;
   }
   for (size_t i = 0; i < sizeof url_vars / sizeof url_vars[0]; i++) setenv(url_vars[i], url, 1);
-  for (size_t i = 0; i < sizeof sim_env / sizeof sim_env[0]; i++)
-    setenv(sim_env[i][0], sim_env[i][1], 1);
+  for (size_t i = 0; i < sizeof sim_env / sizeof sim_env[0]; i++) {
+    char value[512];
+    const char *v = sim_env[i][1];
+    if (strncmp(v, "{sim}", 5) == 0) {
+      snprintf(value, sizeof value, "%s%s", url, v + 5);
+      v = value;
+    }
+    setenv(sim_env[i][0], v, 1);
+  }
   tr_logf(TR_LOG_DEBUG, "--sim: taskrun-sim %d listens on %s", (int)pid, url);
   return 0;
 }

@@ -1,6 +1,7 @@
--- hello_sim.lua: list the tasks of each vendor through raw HTTP, one request per vendor, all
--- four at once. Run it with `./taskrun --sim scripts/hello_sim.lua [LINGER]`: --sim starts a local
--- taskrun-sim and sets the URL, token and account variables used below.
+-- hello_sim.lua: list the tasks of each vendor, one list per vendor, all four at once. Run it
+-- with `./taskrun --sim scripts/hello_sim.lua [LINGER]`: --sim starts a local taskrun-sim and
+-- sets the URL, credential and account variables the providers read; each provider obtains its
+-- own token from the simulator first.
 local http = taskrun.http
 
 local function env(name)
@@ -9,10 +10,6 @@ local function env(name)
     error(taskrun.error("usage", name .. " is not set; run this with taskrun --sim"))
   end
   return v
-end
-
-local function bearer(var)
-  return { Authorization = "Bearer " .. env(var), Accept = "application/json" }
 end
 
 -- A fresh simulator has no tasks: give each vendor a few, through its admin API, so there is
@@ -26,29 +23,13 @@ local seeded = http.post(env("TASKRUN_SIM_URL") .. "/_sim/tasks", { json = {
 assert(seeded.status == 201, "the simulator refused the demo tasks: " .. seeded.body)
 
 local vendors = {
-  { "redpanda mount tasks", function()
-      local body = http.get(env("REDPANDA_DATAPLANE_URL") .. "/v1/cloud-storage/mount-tasks",
-        { headers = bearer("REDPANDA_TOKEN") }):json()
-      return #(body.tasks or body)
-    end },
+  { "redpanda mount tasks", function() return #taskrun.redpanda.mount_tasks() end },
   { "keycard catalog task", function()
-      local res = http.get(env("KEYCARD_API_URL")
-        .. "/zones/demo/catalog_tasks/hellotask00000000000000000",
-        { headers = bearer("KEYCARD_TOKEN") })
-      return (res.status == 200 or res.status == 303) and 1 or 0
+      local task = taskrun.keycard.catalog_task("demo", "hellotask00000000000000000")
+      return task and 1 or 0
     end },
-  { "astra tasks", function()
-      local url = env("ASTRA_URL") .. "/accounts/" .. env("ASTRA_ACCOUNT_ID") .. "/core/v1/tasks"
-      return #http.get(url, { headers = bearer("ASTRA_TOKEN") }):json().items
-    end },
-  { "bluexp restore jobs", function()
-      local url = env("BLUEXP_URL") .. "/account/" .. env("BLUEXP_ACCOUNT_ID")
-        .. "/providers/cloudmanager_cbs/api/v1/restore/status"
-      local headers = bearer("BLUEXP_TOKEN")
-      headers["x-agent-id"] = env("BLUEXP_AGENT_ID")
-      local job = http.get(url, { headers = headers }):json().job
-      return job.id and 1 or #job
-    end },
+  { "astra tasks", function() return #taskrun.astra.tasks() end },
+  { "bluexp restore jobs", function() return #taskrun.bluexp.restore_jobs() end },
 }
 
 local running = {}

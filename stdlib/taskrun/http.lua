@@ -56,6 +56,11 @@ function http.deadline_scope(deadline)
   return setmetatable({}, { __close = function() deadlines[co] = outer end })
 end
 
+-- The deadline of the wait the running coroutine polls for, or nil outside a wait.
+function http.current_deadline()
+  return deadlines[coroutine.running()]
+end
+
 -- opts with its timeout cut to the time left before the deadline of the current coroutine's
 -- wait, if any. Raises a transport error with cause "timeout" when no time is left: the wait
 -- then ends with its own timeout error, as when a request was cut short.

@@ -25,9 +25,8 @@ function m.catalog_task(c, zone_id, task_id)
     local location = res.headers.location or ""
     local ok, body = pcall(res.json, res)
     local raw = ok and provider.is_object(body) and body or {}
-    local task = c:make_task({ id = raw.id or task_id, status = "completed",
-      install_id = raw.install_id }, refresh)
-    task.raw = raw
+    local task = c:task_of({ id = raw.id or task_id, state = "completed", status = "succeeded",
+      install_id = raw.install_id }, refresh, raw)
     task.install_url = location:match("^https?://") and location or (c.url .. location)
     task.install_id = location:match("/installs/([^/?#]+)") or task.install_id
     return task

@@ -1,5 +1,6 @@
--- Clients for the vendor task APIs, built on the descriptors in bindings/*.c (taskrun._provider):
--- configuration from the environment, requests, vendor errors as taskrun errors, and the Task.
+-- Clients for the vendor task APIs, built on the descriptors in bindings/*.c (taskrun._provider,
+-- one per line of bindings/providers.def): configuration from the environment, requests,
+-- vendor errors as taskrun errors, and the Task.
 --
 -- A provider module (taskrun.redpanda, ...) is `provider.module(name, methods)`: each method
 -- takes a client first. The module exposes them twice: as functions on a default client made
@@ -9,6 +10,7 @@ local http = require("taskrun.http")
 local json = require("taskrun.json")
 local core = require("taskrun._core")
 local specs = require("taskrun._provider")
+local auth = require("taskrun.auth")
 
 local provider = {}
 
@@ -143,37 +145,58 @@ end
 local Client = {}
 Client.__index = Client
 
--- The client option each extra variable fills.
-local option_of = { ASTRA_ACCOUNT_ID = "account", BLUEXP_ACCOUNT_ID = "account",
-                    BLUEXP_AGENT_ID = "agent_id" }
-
 local function setting(opts, key, env)
   local v = opts[key]
-  if v == nil then v = os.getenv(env) end
+  if v == nil and env then v = os.getenv(env) end
   if v == "" then v = nil end
   return v
+end
+
+-- Every setting problem of a client of provider `name` made with `opts` (nil: the default
+-- client, from the environment alone), all at once: a list of sentences, each naming a
+-- variable that is missing and what would do instead. Empty when the client can be made.
+-- The settings pre-check calls it before a runbook runs.
+function provider.problems(name, opts)
+  local spec = specs[name]
+  opts = opts or {}
+  local list = {}
+  if not (setting(opts, "url", spec.url_env) or spec.default_url) then
+    list[#list + 1] = string.format(
+      "%s is not set; set it to %s, or pass url = ... to %s.client{}", spec.url_env,
+      spec.url_hint, name)
+  end
+  for _, s in ipairs(spec.settings) do
+    if not setting(opts, s.option, s.env) then
+      list[#list + 1] = string.format("%s is not set; set it, or pass %s = ... to %s.client{}",
+        s.env, s.option, name)
+    end
+  end
+  local how, missing = auth.choose(name, spec.credentials, opts)
+  if not how then
+    for _, m in ipairs(missing) do list[#list + 1] = m end
+  end
+  return list
+end
+
+-- The usage error for `problems` (non-empty): one message naming every one.
+local function settings_error(name, problems, level)
+  local text = #problems == 1 and problems[1]
+    or string.format("%d settings are missing: %s", #problems, table.concat(problems, "; and "))
+  fail("usage", string.format("%s: %s", name, text), { provider = name, problems = problems },
+    (level or 1) + 1)
 end
 
 function provider.new_client(name, opts, level)
   local spec = specs[name]
   opts = opts or {}
+  local problems = provider.problems(name, opts)
+  if #problems > 0 then settings_error(name, problems, (level or 1) + 1) end
   local url = setting(opts, "url", spec.url_env) or spec.default_url
-  if not url then
-    fail("usage", string.format("%s: %s is not set; set it to %s, or pass url = ... to %s.client{}",
-      name, spec.url_env, spec.url_hint, name), { provider = name }, level)
-  end
   local c = setmetatable({ spec = spec, name = name, url = url:gsub("/+$", ""),
-    token = setting(opts, "token", spec.token_env), timeout = opts.timeout,
-    headers = opts.headers, options = opts, seen = {} }, Client)
-  if c.token then core.secret(c.token) end
-  for _, env in ipairs(spec.required_env) do
-    local key = option_of[env]
-    c[key] = setting(opts, key, env)
-    if not c[key] then
-      fail("usage", string.format("%s: %s is not set; set it, or pass %s = ... to %s.client{}",
-        name, env, key, name), { provider = name }, level)
-    end
-  end
+    timeout = opts.timeout, headers = opts.headers, options = opts, seen = {} }, Client)
+  for _, s in ipairs(spec.settings) do c[s.option] = setting(opts, s.option, s.env) end
+  -- Where its token comes from; the token itself is had on the first request (auth.lua).
+  c.auth = auth.source(c)
   return c
 end
 
@@ -182,18 +205,27 @@ local contexts = setmetatable({}, { __mode = "k" })
 
 -- Sends operation `op` of the descriptor; `vars` fill the path. Returns the response.
 -- opts.task_id: the vendor task the request is about, named by every error about its answer.
+--
+-- A 401 on a request made with a renewable token (obtained, from a file or a function) renews
+-- the token once and makes the request once more, a POST too: a 401 means the vendor did not
+-- act on it. A second 401 is the answer (the caller raises kind auth).
 function Client:send(op, vars, opts)
   opts = opts or {}
   local all = { account = self.account }
   for k, v in pairs(vars or {}) do all[k] = v end
   local method, path = self.spec.route(op, all)
-  local headers = { Accept = "application/json" }
-  for k, v in pairs(self.headers or {}) do headers[k] = v end
-  if self.token then headers.Authorization = "Bearer " .. self.token end
-  if self.decorate then self:decorate(headers) end
-  local res = http.request({ method = method, url = self.url .. path, headers = headers,
-    query = opts.query, json = opts.json, timeout = self.timeout })
-  contexts[res] = { task_id = opts.task_id }
+  local res, token
+  for attempt = 1, 2 do
+    local headers = { Accept = "application/json" }
+    for k, v in pairs(self.headers or {}) do headers[k] = v end
+    token = self.auth:get()
+    headers.Authorization = "Bearer " .. token
+    if self.decorate then self:decorate(headers) end
+    res = http.request({ method = method, url = self.url .. path, headers = headers,
+      query = opts.query, json = opts.json, timeout = self.timeout })
+    if res.status ~= 401 or attempt == 2 or not self.auth:refused(token) then break end
+  end
+  contexts[res] = { task_id = opts.task_id, renewed = res.status == 401 and self.auth.renewable }
   self.last_status = res.status
   return res
 end
@@ -244,7 +276,6 @@ end
 provider.excerpt = excerpt
 
 local hints = {
-  auth = "check %s and the token's permissions",
   not_found = "check the id and the account; the task may have been deleted",
   server = "the service failed; it may pass, so retry later",
   client = "check the request",
@@ -261,7 +292,10 @@ function Client:raise(res, fields, level, hint_text)
   words = type(words) == "string" and clip(words, 500) or excerpt(res.body)
   local kind, hint
   if res.status == 401 or res.status == 403 then
-    kind, hint = "auth", string.format(hints.auth, self.spec.token_env)
+    kind, hint = "auth", self.auth:hint()
+    if res.status == 401 and (contexts[res] or {}).renewed then
+      hint = "refused again with a renewed token; " .. hint
+    end
   elseif res.status == 404 then
     kind, hint = "not_found", hints.not_found
   else
@@ -310,6 +344,14 @@ function Client:list(res, value, what, where, level)
   return value
 end
 
+local function adopt(c, task, refresh)
+  setmetatable(task, Task)
+  refreshers[task] = refresh
+  statuses[task] = c.last_status
+  if task.status == "unknown" then warn_unknown(task) end
+  return task
+end
+
 -- A Task from a vendor object; `refresh` gives a fresh one. The modules check the object
 -- against its request first; this is the last line, for a caller that did not.
 function Client:make_task(obj, refresh)
@@ -317,11 +359,14 @@ function Client:make_task(obj, refresh)
     fail("decode", string.format("%s: %s where a task object was expected", self.name,
       shape(obj)), { provider = self.name, status = self.last_status }, 2)
   end
-  local task = setmetatable(self.spec.task(obj), Task)
-  refreshers[task] = refresh
-  statuses[task] = self.last_status
-  if task.status == "unknown" then warn_unknown(task) end
-  return task
+  return adopt(self, self.spec.task(obj), refresh)
+end
+
+-- A Task from normalized fields, for what a vendor says without a task object:
+-- { id =, state =, status =, message =, progress =, install_id = }; `status` comes from the
+-- state when not given. `raw`: the vendor object there is, if any.
+function Client:task_of(fields, refresh, raw)
+  return adopt(self, self.spec.task_of(fields, raw), refresh)
 end
 
 -- ---- modules -----------------------------------------------------------------------------

@@ -53,9 +53,9 @@ function m.mount_task(c, id)
   local seen = c.seen[id]
   if res.status == 404 and seen then
     if LATE[seen] then
-      local task = c:make_task({ id = id, state = "STATE_FINISHED" },
+      local task = c:task_of({ id = id, state = "STATE_FINISHED", status = "succeeded",
+        message = "finished: the task was deleted after " .. seen .. " (inferred from a 404)" },
         function() return m.mount_task(c, id) end)
-      task.message = "finished: the task was deleted after " .. seen .. " (inferred from a 404)"
       task.inferred = true
       return task
     end
