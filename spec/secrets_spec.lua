@@ -88,6 +88,15 @@ each("wrong", { token = os.getenv("WRONG_TOKEN") })
 local pending = bluexp.start_restore(restore)
 sim.config({ tokens = { redpanda = "rotated-rp", keycard = "rotated-kc", astra = "rotated-as",
                         bluexp = "rotated-bx" } })
+-- Under --sim the tokens are obtained: the simulator also revokes them and takes other
+-- credentials, so renewing them is refused too.
+if os.getenv("REDPANDA_CLIENT_SECRET") then
+  sim.config({ credentials = {
+    redpanda = { client_id = "sim-redpanda-client", client_secret = "rotated-rp-secret" },
+    keycard = { client_id = "sim-keycard-client", client_secret = "rotated-kc-secret" },
+    bluexp = { refresh_token = "rotated-bx-refresh" } } })
+  taskrun.http.delete(sim.url .. "/_sim/tokens")
+end
 try("bluexp wait", wait, pending)
 each("401")
 print("last: an uncaught 401")
@@ -99,7 +108,9 @@ bluexp.restore_jobs()
 local KIND_OF = { ["404"] = "not_found", transport = "transport", ["503"] = "http",
                   ["429"] = "http", expired = "auth", wrong = "auth", ["401"] = "auth" }
 
-local function assert_walked(r)
+-- `obtained`: the run got its tokens itself (--sim), so an expired one was renewed and the
+-- call went on past the fault, where a static token ends in auth.
+local function assert_walked(r, obtained)
   assert.are.equal(5, r.code, r.stderr)
   local out = "\n" .. r.stdout
   for _, call in ipairs({ "redpanda update: ok redpanda task", "redpanda delete: ok true",
@@ -110,7 +121,12 @@ local function assert_walked(r)
   for _, p in ipairs(PROVIDERS) do
     assert.matches("\n" .. p .. " wait: ok " .. p .. " task", out)
     for label, kind in pairs(KIND_OF) do
-      assert.matches("\n" .. p .. " " .. label .. ": " .. kind .. ": ", out)
+      if obtained and label == "expired" and p ~= "astra" then
+        assert.matches("\n" .. p .. " expired: ", out, 1, true)
+        assert.is_nil(out:find("\n" .. p .. " expired: auth: ", 1, true), out)
+      else
+        assert.matches("\n" .. p .. " " .. label .. ": " .. kind .. ": ", out)
+      end
     end
   end
   for _, answer in ipairs({ "answered 404", "answered 503", "answered 429", "answered 401",
@@ -176,13 +192,16 @@ describe("tokens in output", function()
     function()
     local r = H.run({ flags = { "--sim", "--log-level", "debug" }, script = RUNBOOK,
                       env = { WRONG_TOKEN = WRONG } })
-    assert_walked(r)
+    assert_walked(r, true)
     -- the simulator's own log is there too
     assert.matches("taskrun-sim: listening on", r.stderr, 1, true)
     local sim_tokens = H.sim_env({ url = "" })
     local known = { REDPANDA_TOKEN = sim_tokens.REDPANDA_TOKEN,
                     KEYCARD_TOKEN = sim_tokens.KEYCARD_TOKEN, ASTRA_TOKEN = sim_tokens.ASTRA_TOKEN,
-                    BLUEXP_TOKEN = sim_tokens.BLUEXP_TOKEN, WRONG = WRONG }
+                    BLUEXP_TOKEN = sim_tokens.BLUEXP_TOKEN, WRONG = WRONG,
+                    REDPANDA_CLIENT_SECRET = "sim-redpanda-secret",
+                    KEYCARD_CLIENT_SECRET = "sim-keycard-secret",
+                    BLUEXP_REFRESH_TOKEN = "sim-bluexp-refresh" }
     assert_absent(known, "stdout", r.stdout)
     assert_absent(known, "stderr", r.stderr)
   end)
