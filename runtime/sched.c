@@ -202,19 +202,23 @@ static int await_k(lua_State *L, int status, lua_KContext ctx) {
                   op->what);
 }
 
-int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KFunction k) {
+void tr_sched_check_wait(lua_State *L, const char *what) {
   if (!S.current)
-    return tr_raise(L, "usage", "cannot wait here: %s was called while no task runs "
-                    "(in a __gc or <close> handler during shutdown or cancel)", what);
+    tr_raise(L, "usage", "cannot wait here: %s was called while no task runs (in a __gc or "
+             "<close> handler during shutdown or cancel)", what);
   if (!lua_isyieldable(L)) {
     const char *where = blocking_call(L);
     /* Lua reports errors in __gc as warnings, and only string ones keep their text. */
     if (strcmp(where, "__gc") == 0)
-      return luaL_error(L, "cannot wait here: %s was called in a __gc metamethod", what);
-    return tr_raise(L, "usage", "cannot wait here: %s was called inside '%s', which Lua cannot "
-                    "yield across (e.g. a table.sort comparator, a string.gsub callback, __gc); "
-                    "move the wait out of it", what, where);
+      luaL_error(L, "cannot wait here: %s was called in a __gc metamethod", what);
+    tr_raise(L, "usage", "cannot wait here: %s was called inside '%s', which Lua cannot yield "
+             "across (e.g. a table.sort comparator, a string.gsub callback, __gc); move the wait "
+             "out of it", what, where);
   }
+}
+
+int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KFunction k) {
+  tr_sched_check_wait(L, what);
   int owner = op_owner(L, op);
   if (!owner) return luaL_error(L, "taskrun: %s waits on an op outside any userdata", what);
   /* The task's handle keeps the op alive: a coroutine closed or collected under a wait must not

@@ -46,6 +46,10 @@ int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KF
  * work an op stands for (or linking the op anywhere), so a refused wait never leaves a timer, a
  * transfer or a link behind: tr_await raises before yielding, never after. */
 int tr_sched_can_wait(lua_State *L);
+/* [-0, +0, e] Raises what tr_await raises where no wait is possible; returns otherwise. Call it
+ * before allocating C resources for an op: a __gc run while the state closes cannot register
+ * new finalizers, so what it allocates must not outlive the refusal. */
+void tr_sched_check_wait(lua_State *L, const char *what);
 
 /* The op is finished (its result is stored in the op's owner): queue its task. */
 void tr_op_complete(tr_op *op);
