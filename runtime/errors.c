@@ -10,10 +10,12 @@
 /* [-0, +1 or +0] Pushes t[key] read raw and returns 1 when it is a string; else pushes nothing
  * and returns 0. */
 static int raw_string(lua_State *L, int t, const char *key) {
+  TR_STACK_BEGIN(L);
   lua_pushstring(L, key);
-  if (lua_rawget(L, t) == LUA_TSTRING) return 1;
-  lua_pop(L, 1);
-  return 0;
+  int found = lua_rawget(L, t) == LUA_TSTRING;
+  if (!found) lua_pop(L, 1);
+  TR_STACK_END(L, 0, found);
+  return found;
 }
 
 static int error_tostring(lua_State *L) {
@@ -26,10 +28,12 @@ static int error_tostring(lua_State *L) {
 }
 
 void tr_errors_init(lua_State *L) {
+  TR_STACK_BEGIN(L);
   luaL_newmetatable(L, TR_ERROR_MT);
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
 }
 
 /* [-0, +1, m] */

@@ -76,8 +76,10 @@ static int decide(run_state *rs, int code) {
   return code;
 }
 
-/* Runs the loop until the run ends; returns the exit code. */
+/* [-(nargs+1), +0] Runs the loop on the function and its arguments (rs->nargs) until the run
+ * ends; returns the exit code. */
 static int run_loop(lua_State *L, run_state *rs) {
+  TR_STACK_BEGIN(L);
   double deadline = rs->timeout > 0 ? tr_now() + rs->timeout : -1;
   char msg[1024];
   tr_sched_spawn(L, rs->nargs);
@@ -88,6 +90,7 @@ static int run_loop(lua_State *L, run_state *rs) {
     if (main == TR_TASK_FAILED || main == TR_TASK_CANCELLED) {
       int code = decide(rs, report_main_failure(L));
       tr_sched_cancel_all();
+      TR_STACK_END(L, rs->nargs + 1, 0);
       return code;
     }
     if (tr_sched_live() == 0) break;
@@ -99,6 +102,7 @@ static int run_loop(lua_State *L, run_state *rs) {
       int n = tr_sched_cancel_all();
       cancelled(msg, sizeof msg, n);
       tr_log_report(msg, NULL);
+      TR_STACK_END(L, rs->nargs + 1, 0);
       return 128 + sig;
     }
     double now = tr_now();
@@ -109,6 +113,7 @@ static int run_loop(lua_State *L, run_state *rs) {
       int n = tr_sched_cancel_all();
       cancelled(msg, sizeof msg, n);
       tr_log_report(msg, NULL);
+      TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_TIMEOUT;
     }
     if (!tr_sched_has_ready() && tr_loop_idle()) {
@@ -117,27 +122,33 @@ static int run_loop(lua_State *L, run_state *rs) {
       snprintf(msg, sizeof msg, "deadlock: %d task%s wait on each other and nothing else can "
                "wake them (a join cycle?)", n, n == 1 ? "" : "s");
       tr_log_report(msg, NULL);
+      TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_ERROR;
     }
     tr_loop_run_once(tr_sched_has_ready() ? 0 : deadline >= 0 ? deadline - now : -1);
   }
   /* The main task succeeded: a failure nobody joined decides, by its kind. */
   int code = tr_sched_unjoined_exit_code();
+  TR_STACK_END(L, rs->nargs + 1, 0);
   return decide(rs, code);
 }
 
 /* [-(nargs+2), +0] Lua, under lua_pcall: the function, its nargs arguments, and the run_state
  * (light userdata) on top. */
 static int run_protected(lua_State *L) {
+  TR_STACK_BEGIN(L);
   run_state *rs = lua_touserdata(L, -1);
   lua_pop(L, 1);
   rs->code = run_loop(L, rs);
+  TR_STACK_END(L, rs->nargs + 2, 0);
   return 0;
 }
 
 /* [-0, +0] Lua, under lua_pcall: cancels what an error left running. */
 static int cancel_all_protected(lua_State *L) {
+  TR_STACK_BEGIN(L);
   tr_sched_cancel_all();
+  TR_STACK_END(L, 0, 0);
   return 0;
 }
 

@@ -203,6 +203,7 @@ static int await_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 void tr_sched_check_wait(lua_State *L, const char *what) {
+  TR_STACK_BEGIN(L);
   if (!S.current)
     tr_raise(L, "usage", "cannot wait here: %s was called while no task runs (in a __gc or "
              "<close> handler during shutdown or cancel)", what);
@@ -215,6 +216,7 @@ void tr_sched_check_wait(lua_State *L, const char *what) {
              "across (e.g. a table.sort comparator, a string.gsub callback, __gc); move the wait "
              "out of it", what, where);
   }
+  TR_STACK_END(L, 0, 0);
 }
 
 int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KFunction k) {
@@ -354,8 +356,10 @@ static void close_thread(tr_task *t, int err) {
   TR_STACK_END(L, 0, 0);
 }
 
-/* Ends a task whose outcome is set: its handlers run, its joiners wake, the pin goes. */
+/* [-1, +0] Ends a task with the outcome on the top of S.L: its handlers run, its joiners wake,
+ * the pin goes. `err` is as for close_thread. */
 static void commit_end(tr_task *t, tr_task_state state, int err) {
+  TR_STACK_BEGIN(S.L);
   drop_op(t);           /* none, unless a raw resume left one behind */
   set_outcome(t);
   t->state = state;
@@ -363,8 +367,10 @@ static void commit_end(tr_task *t, tr_task_state state, int err) {
   close_thread(t, err);
   wake_joiners(t);
   unpin(S.L, t);
+  TR_STACK_END(S.L, 1, 0);
 }
 
+/* [-0, +0, m] t returned nres values, on the top of its thread. */
 static void finish_ok(tr_task *t, int nres) {
   lua_State *L = S.L;
   TR_STACK_BEGIN(L);
@@ -417,7 +423,7 @@ static void note_unjoined(tr_task *t, int reported) {
   TR_STACK_END(L, 1, 0);
 }
 
-/* The error value is on the top of t->co. */
+/* [-0, +0, m] t died of the error on the top of its thread. */
 static void finish_failed(tr_task *t) {
   lua_State *L = S.L;
   TR_STACK_BEGIN(L);
@@ -488,7 +494,7 @@ static int thread_active(lua_State *co) {
   return lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar);
 }
 
-/* Returns whether it cancelled t (not finished, not being finished). */
+/* [-0, +0, m] Returns whether it cancelled t (not finished, not being finished). */
 static int cancel_task(tr_task *t) {
   if (t->state >= TR_TASK_DONE || t->finishing || thread_active(t->co)) return 0;
   lua_State *L = S.L;
@@ -585,7 +591,8 @@ static tr_task *check_task(lua_State *L) {
   return luaL_checkudata(L, 1, TASK_MT);
 }
 
-/* A join takes the outcome: a failure reported as unjoined no longer decides the exit code. */
+/* [-0, +0] A join takes the outcome: a failure recorded as unjoined no longer decides the exit
+ * code. Sets an existing key to nil: never allocates. */
 static void note_joined(lua_State *L, tr_task *t) {
   if (!t->failure) return;
   TR_STACK_BEGIN(L);

@@ -70,7 +70,7 @@ tr_task_state tr_sched_main_state(void);
 /* [-0, +1] On the main task's failure: pushes its error value, and sets *traceback (may be
  * NULL; the string lives as long as the main task's outcome). */
 void tr_sched_push_main_error(lua_State *L, const char **traceback);
-/* Failed tasks that nobody joined (each was reported on stderr when it failed). */
+/* Failed tasks (the main one aside) whose failure no join has taken yet. */
 int tr_sched_unjoined_failures(void);
 /* [-0, +0, m] At the end of a run whose main task succeeded: the exit code of the first failure
  * (in time) that nobody joined, by its kind (README: exit codes), or 0 when every failure was
