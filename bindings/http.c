@@ -648,6 +648,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_request(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  tr_sched_check_wait(L, "http.request");   /* before curl_easy_init: see sched.h */
   http_req *r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, REQ_MT);

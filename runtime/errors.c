@@ -5,6 +5,19 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "stackcheck.h"
+
+/* [-0, +1 or +0] Pushes t[key] read raw and returns 1 when it is a string; else pushes nothing
+ * and returns 0. */
+static int raw_string(lua_State *L, int t, const char *key) {
+  TR_STACK_BEGIN(L);
+  lua_pushstring(L, key);
+  int found = lua_rawget(L, t) == LUA_TSTRING;
+  if (!found) lua_pop(L, 1);
+  TR_STACK_END(L, 0, found);
+  return found;
+}
+
 static int error_tostring(lua_State *L) {
   lua_getfield(L, 1, "kind");
   lua_getfield(L, 1, "message");
@@ -15,19 +28,24 @@ static int error_tostring(lua_State *L) {
 }
 
 void tr_errors_init(lua_State *L) {
+  TR_STACK_BEGIN(L);
   luaL_newmetatable(L, TR_ERROR_MT);
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
 }
 
+/* [-0, +1, m] */
 static void push_error_v(lua_State *L, const char *kind, const char *fmt, va_list ap) {
+  TR_STACK_BEGIN(L);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
   lua_pushvfstring(L, fmt, ap);
   lua_setfield(L, -2, "message");
   luaL_setmetatable(L, TR_ERROR_MT);
+  TR_STACK_END(L, 0, 1);
 }
 
 void tr_push_error(lua_State *L, const char *kind, const char *fmt, ...) {
@@ -45,45 +63,69 @@ int tr_raise(lua_State *L, const char *kind, const char *fmt, ...) {
   return lua_error(L);
 }
 
+/* [-0, +1] Lua: the text of its argument through its __tostring, for tr_error_text to call
+ * under protection. */
+static int call_tostring(lua_State *L) {
+  TR_STACK_BEGIN(L);
+  luaL_tolstring(L, 1, NULL);
+  TR_STACK_END(L, 0, 1);
+  return 1;
+}
+
 const char *tr_error_text(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TNIL) {
+  TR_STACK_BEGIN(L);
+  idx = lua_absindex(L, idx);
+  int type = lua_type(L, idx);
+  if (type == LUA_TNIL) {
     lua_pushliteral(L, "error object is nil");
-    return lua_tostring(L, -1);
-  }
-  /* A plain { kind =, message = } table reads as one of ours. */
-  if (lua_type(L, idx) == LUA_TTABLE && luaL_getmetafield(L, idx, "__tostring") == LUA_TNIL) {
-    idx = lua_absindex(L, idx);
-    lua_getfield(L, idx, "message");
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      lua_getfield(L, idx, "kind");
-      lua_pushfstring(L, "%s: %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error",
-                      lua_tostring(L, -2));
-      lua_replace(L, -3);
-      lua_pop(L, 1);
-      return lua_tostring(L, -1);
+  } else if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+    /* Any code may run here: an error raised by it, or a result that is not a string, must
+     * not escape from the reporting of another error. */
+    lua_pop(L, 1);
+    lua_pushcfunction(L, call_tostring);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "a non-string";
+      lua_pushfstring(L, "(error object is a %s value whose __tostring raised: %s)",
+                      lua_typename(L, type), why);
+      lua_replace(L, -2);
     }
+  } else if (type == LUA_TTABLE && raw_string(L, idx, "message")) {
+    /* A plain { kind =, message = } table reads as one of ours. Raw reads: an __index may
+     * raise too. */
+    if (!raw_string(L, idx, "kind")) lua_pushliteral(L, "error");
+    lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), lua_tostring(L, -2));
+    lua_replace(L, -3);
     lua_pop(L, 1);
-  } else if (lua_type(L, idx) == LUA_TTABLE) {
-    lua_pop(L, 1);
+  } else {
+    /* No metamethod left to call: luaL_tolstring only reads __name, raw. */
+    luaL_tolstring(L, idx, NULL);
   }
-  return luaL_tolstring(L, idx, NULL);
+  TR_STACK_END(L, 0, 1);
+  return lua_tostring(L, -1);
 }
 
 int tr_error_exit_code(lua_State *L, int idx) {
   static const struct { const char *kind; int code; } codes[] = {
     { "usage", 2 }, { "failed", 3 }, { "cancelled", 3 }, { "timeout", 4 }, { "auth", 5 },
   };
+  TR_STACK_BEGIN(L);
   int code = 1;
   if (lua_type(L, idx) != LUA_TTABLE) return code;
-  lua_getfield(L, idx, "kind");
-  const char *kind = lua_tostring(L, -1);
-  for (size_t i = 0; kind && i < sizeof codes / sizeof codes[0]; i++)
-    if (strcmp(kind, codes[i].kind) == 0) code = codes[i].code;
-  lua_pop(L, 1);
+  idx = lua_absindex(L, idx);
+  /* Raw: deciding the exit code runs no runbook code, which could raise. */
+  if (raw_string(L, idx, "kind")) {
+    const char *kind = lua_tostring(L, -1);
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+      if (strcmp(kind, codes[i].kind) == 0) code = codes[i].code;
+    lua_pop(L, 1);
+  }
+  TR_STACK_END(L, 0, 0);
   return code;
 }
 
 int tr_error_new_lua(lua_State *L) {
+  TR_STACK_BEGIN(L);
   const char *kind = luaL_checkstring(L, 1);
   const char *msg = luaL_checkstring(L, 2);
   lua_createtable(L, 0, 4);
@@ -100,5 +142,6 @@ int tr_error_new_lua(lua_State *L) {
   lua_pushstring(L, msg);
   lua_setfield(L, -2, "message");
   luaL_setmetatable(L, TR_ERROR_MT);
+  TR_STACK_END(L, 0, 1);
   return 1;
 }

@@ -7,18 +7,23 @@
 
 #define TR_ERROR_MT "taskrun.error"
 
+/* [-0, +0, m] Creates the metatable of error tables. */
 void tr_errors_init(lua_State *L);
 /* [-0, +1, m] Pushes a new error table of that kind with a formatted message. */
 void tr_push_error(lua_State *L, const char *kind, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
-/* [-0, +0, v] Raises one. */
+/* [-0, +0, v] Raises one; never returns. */
 int tr_raise(lua_State *L, const char *kind, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
-/* [-0, +1, e] The readable text of any error value (its __tostring when it has one). */
+/* [-0, +1, m] Pushes the readable text of any error value and returns it: its __tostring when
+ * it has one, called under protection (an __tostring that raises, or returns no string, gives a
+ * fixed text), "kind: message" for a table with a string message. Raises only out of memory. */
 const char *tr_error_text(lua_State *L, int idx);
-/* The exit code an uncaught error value maps to (see README: exit codes). */
+/* [-0, +0] The exit code an uncaught error value maps to (see README: exit codes), from its
+ * `kind` read raw: no metamethod runs. */
 int tr_error_exit_code(lua_State *L, int idx);
-/* [-0, +1] Lua: taskrun.error(kind, message [, fields]) -> error table (not raised). */
+/* [-0, +1] Lua: taskrun.error(kind, message [, fields]) -> error table (not raised); the result
+ * is pushed above the arguments. */
 int tr_error_new_lua(lua_State *L);
 
 #endif

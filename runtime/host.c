@@ -3,8 +3,12 @@
  * searcher placed before the path searchers. */
 #include "host.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bindings.h"
@@ -15,6 +19,59 @@
 #include "sched.h"
 #include "stdlib_embed.h"
 #include "stop.h"
+
+/* ---- memory: Lua's allocator, counting, with an optional limit ---- */
+
+static struct {
+  size_t used, limit;      /* bytes the Lua state holds; the most it may hold (0: no limit) */
+} mem;
+
+/* As lauxlib's own allocator, but growing past the limit fails: Lua then collects garbage and
+ * tries again, and raises "not enough memory" only when that does not help. */
+static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  size_t old = ptr ? osize : 0;   /* without ptr, osize tells the type of the new object */
+  if (nsize == 0) {
+    free(ptr);
+    mem.used -= old;
+    return NULL;
+  }
+  if (mem.limit && nsize > old && (mem.used >= mem.limit || nsize - old > mem.limit - mem.used))
+    return NULL;
+  void *p = realloc(ptr, nsize);
+  if (p) mem.used = mem.used - old + nsize;
+  return p;
+}
+
+void tr_host_memory_limit(size_t bytes) {
+  mem.limit = bytes;
+}
+
+int tr_host_parse_size(const char *text, size_t *bytes) {
+  char *end;
+  errno = 0;
+  if (!text || *text < '0' || *text > '9') return -1;
+  unsigned long long n = strtoull(text, &end, 10);
+  unsigned shift = 0;
+  switch (*end) {
+  case 'k': case 'K': shift = 10; end++; break;
+  case 'm': case 'M': shift = 20; end++; break;
+  case 'g': case 'G': shift = 30; end++; break;
+  default: break;
+  }
+  if (*end == 'B' || *end == 'b') end++;
+  if (errno || *end != '\0' || n > (SIZE_MAX >> shift)) return -1;
+  *bytes = (size_t)(n << shift);
+  return 0;
+}
+
+/* Lua calls this on an error outside any protected call, then aborts. run.c protects the whole
+ * run, so getting here is a bug in taskrun: say so plainly. */
+static int panic(lua_State *L) {
+  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object is not "
+                    "a string";
+  fprintf(stderr, "taskrun: PANIC: unprotected error in call to Lua API (%s)\n", msg);
+  return 0;
+}
 
 /* Lua's warnings (errors in __gc among them) would otherwise vanish: log them. */
 static void on_warning(void *ud, const char *msg, int tocont) {
@@ -77,7 +134,9 @@ static void install_coroutine_wrappers(lua_State *L) {
   lua_call(L, 1, 1);
   lua_pushlightuserdata(L, TR_SENTINEL);
   lua_pushcfunction(L, abandon_current_op);
-  lua_call(L, 2, 1);
+  lua_pushcfunction(L, tr_sched_task_id_lua);
+  lua_pushcfunction(L, tr_error_new_lua);
+  lua_call(L, 4, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, "taskrun.close_chain");
 }
 
@@ -127,8 +186,9 @@ static int setup(lua_State *L) {
 }
 
 lua_State *tr_host_new(const char *argv0, const char *script, char **args, int nargs) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = lua_newstate(alloc, NULL);
   if (!L) return NULL;
+  lua_atpanic(L, panic);
   lua_setwarnf(L, on_warning, NULL);
   lua_pushcfunction(L, setup);
   lua_pushlightuserdata(L, (void *)argv0);

@@ -38,8 +38,9 @@ static const char usage_text[] =
   "exit codes: 0 ok, 1 error (a failed write to stdout too), 2 usage, 3 task failed\n"
   "            or cancelled, 4 timeout, 5 auth (401/403), 130 SIGINT, 143 SIGTERM,\n"
   "            141 stdout's reader went away (a closed pipe)\n"
-  "environment: TASKRUN_CA_BUNDLE (extra CA certificates), the providers' URL and\n"
-  "             token variables (see README), NO_COLOR\n"
+  "environment: TASKRUN_CA_BUNDLE (extra CA certificates), TASKRUN_MEMORY_LIMIT (most\n"
+  "             memory the Lua state may use, e.g. 512M), the providers' URL and\n"
+  "             credential variables (see README), NO_COLOR\n"
   "secrets: every output (logs, print, io.write, io.stdout/io.stderr) is redacted of\n"
   "         the tokens, of any *_TOKEN, *_SECRET or *_PASSWORD variable, of proxy and\n"
   "         URL passwords, and of what taskrun.secret registers\n";

@@ -1,17 +1,25 @@
 /* Tasks: coroutines pinned in the registry, a FIFO ready queue, join and cancel.
  *
- * A task's handle is a full userdata (struct tr_task) whose first user value is its thread and
- * whose second is its outcome: { n = N, results... } or { err = value, traceback = string }.
- * While a task is unfinished, the registry table "live" maps its address to its handle, so
- * neither is collected while only the loop knows about it. */
+ * A task's handle is a full userdata (struct tr_task) whose user values are 1: its thread,
+ * 2: its outcome, { n = N, results... } or { err = value, traceback = string }, and 3: the
+ * userdata of its last wait op. While a task is unfinished, the registry table "live" maps its
+ * address to its handle, so neither is collected while only the loop knows about it.
+ *
+ * Finishing a task (its end, its failure, its cancel) first builds everything that allocates,
+ * and only then commits. Allocating may run any __gc finalizer, which may cancel tasks, spawn
+ * tasks or raise out of memory: a task being finished is marked `finishing`, which no cancel
+ * touches, and an error thrown while building leaves nothing half-linked (run.c runs the whole
+ * loop under a protected call; tr_sched_cancel_all then ends what an error interrupted). */
 #include "sched.h"
 
 #include <lauxlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "errors.h"
 #include "log.h"
+#include "stackcheck.h"
 #include "stop.h"
 
 char tr_wait_sentinel;
@@ -24,10 +32,11 @@ struct tr_task {
   tr_task_state state;
   int nargs;               /* arguments waiting on the stack for the first resume */
   int queued;              /* in the ready queue */
-  int joined;              /* somebody took (or waits for) its outcome */
-  int reported;            /* its failure was printed because nobody was joining */
+  int finishing;           /* its outcome is being built: cancels leave it alone */
+  lua_Integer failure;     /* its entry in the unjoined-failures table, or 0 */
   tr_op *op;               /* what it waits on */
-  tr_task *next_ready;
+  tr_task *ready_prev, *ready_next;
+  uint64_t ready_pass;     /* the pass of the ready queue that runs it */
   tr_join *joiners;        /* tasks waiting in h:join() */
 };
 
@@ -41,12 +50,16 @@ struct tr_join {
 static struct {
   lua_State *L;
   tr_task *head, *tail;
+  uint64_t pass;
   tr_task *current;
   tr_task *main;
   int live, next_id, unjoined_failures;
+  lua_Integer failures;    /* entries ever made in the unjoined-failures table */
 } S;
 
 static const char LIVE_KEY[] = "taskrun.live";
+static const char THREADS_KEY[] = "taskrun.task_threads";
+static const char UNJOINED_KEY[] = "taskrun.unjoined";
 static const char CHAIN_KEY[] = "taskrun.close_chain";
 static const char MAIN_KEY[] = "taskrun.main";
 #define TASK_MT "taskrun.task"
@@ -55,25 +68,28 @@ static const char *const state_names[] = {
   "ready", "running", "waiting", "done", "failed", "cancelled"
 };
 
-/* ---- the ready queue ---- */
+/* ---- the ready queue: doubly linked, so a cancelled task leaves it at once ---- */
 
 static void ready_push(tr_task *t) {
   if (t->queued) return;
   t->queued = 1;
   t->state = TR_TASK_READY;
-  t->next_ready = NULL;
-  if (S.tail) S.tail->next_ready = t;
+  t->ready_pass = S.pass;
+  t->ready_next = NULL;
+  t->ready_prev = S.tail;
+  if (S.tail) S.tail->ready_next = t;
   else S.head = t;
   S.tail = t;
 }
 
-static tr_task *ready_pop(void) {
-  tr_task *t = S.head;
-  if (!t) return NULL;
-  S.head = t->next_ready;
-  if (!S.head) S.tail = NULL;
+static void ready_remove(tr_task *t) {
+  if (!t->queued) return;
+  if (t->ready_prev) t->ready_prev->ready_next = t->ready_next;
+  else S.head = t->ready_next;
+  if (t->ready_next) t->ready_next->ready_prev = t->ready_prev;
+  else S.tail = t->ready_prev;
+  t->ready_prev = t->ready_next = NULL;
   t->queued = 0;
-  return t;
 }
 
 int tr_sched_has_ready(void) { return S.head != NULL; }
@@ -82,51 +98,59 @@ int tr_sched_unjoined_failures(void) { return S.unjoined_failures; }
 
 /* ---- the registry pin ---- */
 
-static void push_live_table(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
-}
-
 /* [-0, +1] The handle of an unfinished task (from the live table). */
 static void push_handle(lua_State *L, tr_task *t) {
-  push_live_table(L);
+  TR_STACK_BEGIN(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
   lua_rawgetp(L, -1, t);
   lua_remove(L, -2);
+  TR_STACK_END(L, 0, 1);
 }
 
+/* [-0, +0] Drops the pin; sets an existing key to nil, so it never allocates. */
 static void unpin(lua_State *L, tr_task *t) {
-  push_live_table(L);
+  TR_STACK_BEGIN(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
   lua_pushnil(L);
   lua_rawsetp(L, -2, t);
   lua_pop(L, 1);
   S.live--;
+  TR_STACK_END(L, 0, 0);
 }
 
 /* ---- spawning ---- */
 
 tr_task *tr_sched_spawn(lua_State *L, int nargs) {
+  TR_STACK_BEGIN(L);
   int fn = lua_gettop(L) - nargs;
-  tr_task *t = lua_newuserdatauv(L, sizeof *t, 2);
+  tr_task *t = lua_newuserdatauv(L, sizeof *t, 3);
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, TASK_MT);
   t->co = lua_newthread(L);
-  lua_setiuservalue(L, -2, 1);
-  t->id = ++S.next_id;
-  t->nargs = nargs;
-  /* Move the function and its arguments onto the new thread, keeping the handle on top. */
-  lua_insert(L, fn);
-  lua_xmove(L, t->co, nargs + 1);
-  lua_pushvalue(L, -1);
-  push_live_table(L);
-  lua_insert(L, -2);
-  lua_rawsetp(L, -2, t);
+  lua_getfield(L, LUA_REGISTRYINDEX, THREADS_KEY);
+  lua_pushvalue(L, -2);
+  lua_pushinteger(L, S.next_id + 1);
+  lua_rawset(L, -3);
   lua_pop(L, 1);
-  S.live++;
+  lua_setiuservalue(L, -2, 1);
   if (!S.main) {
-    S.main = t;
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, MAIN_KEY);
   }
+  /* The last allocation: once the task is pinned, nothing below can fail. */
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  t->id = ++S.next_id;
+  t->nargs = nargs;
+  S.live++;
+  if (!S.main) S.main = t;
+  /* Move the function and its arguments onto the new thread, keeping the handle on top. */
+  lua_insert(L, fn);
+  lua_xmove(L, t->co, nargs + 1);
   ready_push(t);
+  TR_STACK_END(L, nargs + 1, 1);
   return t;
 }
 
@@ -143,23 +167,78 @@ static const char *blocking_call(lua_State *L) {
   return "a metamethod or __gc";
 }
 
-int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KFunction k) {
+/* The index of the full userdata in L's frame whose block holds op, or 0. */
+static int op_owner(lua_State *L, tr_op *op) {
+  for (int i = lua_gettop(L); i >= 1; i--) {
+    char *u = lua_type(L, i) == LUA_TUSERDATA ? lua_touserdata(L, i) : NULL;
+    if (u && (char *)op >= u && (char *)(op + 1) <= u + lua_rawlen(L, i)) return i;
+  }
+  return 0;
+}
+
+/* Detaches op from its task without completing it: t->op and op->task stay each other's, or
+ * both go. With that, an op not done whose task is set belongs to an unfinished, pinned task. */
+static void drop_op(tr_task *t) {
+  tr_op *op = t->op;
+  if (!op) return;
+  t->op = NULL;
+  op->task = NULL;
+  op->cancel(op);
+}
+
+/* The continuation of every wait: the binding's own runs only once its op completed and the
+ * scheduler resumed its task. Anything else (a coroutine.resume of a coroutine that waits, from
+ * another task or with the raw function) would run it on a transfer still in flight. */
+static int await_k(lua_State *L, int status, lua_KContext ctx) {
+  tr_op *op = (tr_op *)ctx;
+  if (op->done && op->task && op->task == S.current) return op->k(L, status, op->ctx);
+  if (!op->done && op->task) {
+    /* Its wait is over: the task, once resumed, finds this coroutine dead. */
+    tr_task *t = op->task;
+    drop_op(t);
+    if (t->state == TR_TASK_WAITING) ready_push(t);
+  }
+  return tr_raise(L, "usage", "a coroutine waiting in %s was resumed before taskrun resumed "
+                  "it; a coroutine that waits (sleep, HTTP, join) cannot be resumed meanwhile",
+                  op->what);
+}
+
+void tr_sched_check_wait(lua_State *L, const char *what) {
+  TR_STACK_BEGIN(L);
   if (!S.current)
-    return tr_raise(L, "usage", "cannot wait here: %s was called while no task runs "
-                    "(in a __gc or <close> handler during shutdown or cancel)", what);
+    tr_raise(L, "usage", "cannot wait here: %s was called while no task runs (in a __gc or "
+             "<close> handler during shutdown or cancel)", what);
   if (!lua_isyieldable(L)) {
     const char *where = blocking_call(L);
     /* Lua reports errors in __gc as warnings, and only string ones keep their text. */
     if (strcmp(where, "__gc") == 0)
-      return luaL_error(L, "cannot wait here: %s was called in a __gc metamethod", what);
-    return tr_raise(L, "usage", "cannot wait here: %s was called inside '%s', which Lua cannot "
-                    "yield across (e.g. a table.sort comparator, a string.gsub callback, __gc); "
-                    "move the wait out of it", what, where);
+      luaL_error(L, "cannot wait here: %s was called in a __gc metamethod", what);
+    tr_raise(L, "usage", "cannot wait here: %s was called inside '%s', which Lua cannot yield "
+             "across (e.g. a table.sort comparator, a string.gsub callback, __gc); move the wait "
+             "out of it", what, where);
   }
+  TR_STACK_END(L, 0, 0);
+}
+
+int tr_await(lua_State *L, tr_op *op, const char *what, lua_KContext ctx, lua_KFunction k) {
+  tr_sched_check_wait(L, what);
+  int owner = op_owner(L, op);
+  if (!owner) return luaL_error(L, "taskrun: %s waits on an op outside any userdata", what);
+  /* The task's handle keeps the op alive: a coroutine closed or collected under a wait must not
+   * free what the loop and the scheduler still point to. No allocation: setting a user value. */
+  drop_op(S.current);   /* none, unless a raw resume broke an earlier wait */
+  push_handle(L, S.current);
+  lua_pushvalue(L, owner);
+  lua_setiuservalue(L, -2, 3);
+  lua_pop(L, 1);
   op->task = S.current;
+  op->done = 0;
+  op->what = what;
+  op->k = k;
+  op->ctx = ctx;
   S.current->op = op;
   lua_pushlightuserdata(L, TR_SENTINEL);
-  return lua_yieldk(L, 1, ctx, k);
+  return lua_yieldk(L, 1, (lua_KContext)op, await_k);
 }
 
 int tr_sched_can_wait(lua_State *L) {
@@ -168,18 +247,14 @@ int tr_sched_can_wait(lua_State *L) {
 
 void tr_op_complete(tr_op *op) {
   tr_task *t = op->task;
-  if (!t || t->op != op) return;
+  if (op->done || !t || t->op != op) return;
   t->op = NULL;
+  op->done = 1;
   ready_push(t);
 }
 
 void tr_sched_abandon_current_op(void) {
-  tr_task *t = S.current;
-  if (t && t->op) {
-    tr_op *op = t->op;
-    t->op = NULL;
-    op->cancel(op);
-  }
+  if (S.current) drop_op(S.current);
 }
 
 /* ---- finishing ---- */
@@ -192,61 +267,129 @@ static void wake_joiners(tr_task *t) {
   t->joiners = NULL;
 }
 
-/* [-1, +0] Stores the table on the top of S.L as the task's outcome. */
+/* [-1, +0] Stores the table on the top of S.L as the task's outcome. Never allocates. */
 static void set_outcome(tr_task *t) {
   lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
   push_handle(L, t);
   lua_insert(L, -2);
   lua_setiuservalue(L, -2, 2);
   lua_pop(L, 1);
+  TR_STACK_END(L, 1, 0);
 }
 
-/* Runs the <close> handlers still pending on a finished, failed or cancelled task, first in any
- * coroutines of its own that were waiting inside it. A failing handler is reported, not lost.
- * `err` is the index on S.L of the error that killed the task, or 0. */
-static void close_thread(tr_task *t, int err) {
-  lua_State *L = S.L;
-  tr_task *was = S.current;
-  S.current = NULL;   /* handlers may not wait: the task is going away */
+/* [-1, +0] Logs each error in the list on the top of L as a failed <close> handler of task t. */
+static void report_close_errors(lua_State *L, tr_task *t) {
+  TR_STACK_BEGIN(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    tr_logf(TR_LOG_WARN, "task %d: a <close> handler failed: %s", t->id, tr_error_text(L, -1));
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  TR_STACK_END(L, 1, 0);
+}
+
+/* [-1, +0] Lua, in a protected call: closes the coroutines the task (light userdata) was
+ * waiting in, innermost first, and logs the errors their <close> handlers raised. */
+static int close_chain_p(lua_State *L) {
+  TR_STACK_BEGIN(L);
+  tr_task *t = lua_touserdata(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, CHAIN_KEY);
   if (lua_isfunction(L, -1)) {
     lua_pushthread(t->co);
     lua_xmove(t->co, L, 1);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-      tr_logf(TR_LOG_WARN, "task %d: a <close> handler failed: %s", t->id, lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
+    lua_call(L, 1, 1);
+    report_close_errors(L, t);
   } else {
     lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  TR_STACK_END(L, 1, 0);
+  return 0;
+}
+
+/* [-2, +0] Lua, in a protected call: runs the <close> handlers still pending on the thread of
+ * the task (light userdata), given the error that killed it (or nil), and logs a handler's
+ * error. */
+static int reset_thread_p(lua_State *L) {
+  TR_STACK_BEGIN(L);
+  tr_task *t = lua_touserdata(L, 1);
+  if (lua_isnil(L, 2) && lua_status(t->co) > LUA_YIELD) {
+    /* A thread that died of an error (a finish an error interrupted): that error is no news. */
+    lua_xmove(t->co, L, 1);
+    lua_pushvalue(L, -1);
+    lua_xmove(L, t->co, 1);
+    lua_replace(L, 2);
   }
   /* After an error, resetthread reports that same error again unless a handler raised anew. */
   if (lua_resetthread(t->co) != LUA_OK) {
     lua_xmove(t->co, L, 1);
-    if (!err || !lua_rawequal(L, -1, err)) {
+    if (lua_isnil(L, 2) || !lua_rawequal(L, -1, 2))
       tr_logf(TR_LOG_WARN, "task %d: a <close> handler failed: %s", t->id, tr_error_text(L, -1));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    lua_settop(L, 2);
   }
-  S.current = was;
+  lua_pop(L, 2);
+  TR_STACK_END(L, 2, 0);
+  return 0;
 }
 
+/* [-0, +0] Runs the <close> handlers still pending on a finished, failed or cancelled task,
+ * first in any coroutines of its own that were waiting inside it. A failing handler is
+ * reported, not lost. `err` is the index on S.L of the error that killed the task, or 0. Both
+ * steps are protected: whatever a handler does, the scheduler goes on. */
+static void close_thread(tr_task *t, int err) {
+  lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
+  tr_task *was = S.current;
+  S.current = NULL;   /* handlers may not wait: the task is going away */
+  lua_pushcfunction(L, close_chain_p);
+  lua_pushlightuserdata(L, t);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);   /* only out of memory gets here */
+  if (err) lua_pushvalue(L, err);
+  lua_pushcfunction(L, reset_thread_p);
+  lua_pushlightuserdata(L, t);
+  if (err) lua_rotate(L, -3, -1);
+  else lua_pushnil(L);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+  S.current = was;
+  TR_STACK_END(L, 0, 0);
+}
+
+/* [-1, +0] Ends a task with the outcome on the top of S.L: its handlers run, its joiners wake,
+ * the pin goes. `err` is as for close_thread. */
+static void commit_end(tr_task *t, tr_task_state state, int err) {
+  TR_STACK_BEGIN(S.L);
+  drop_op(t);           /* none, unless a raw resume left one behind */
+  set_outcome(t);
+  t->state = state;
+  ready_remove(t);
+  close_thread(t, err);
+  wake_joiners(t);
+  unpin(S.L, t);
+  TR_STACK_END(S.L, 1, 0);
+}
+
+/* [-0, +0, m] t returned nres values, on the top of its thread. */
 static void finish_ok(tr_task *t, int nres) {
   lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
+  t->finishing = 1;
   luaL_checkstack(L, nres + 4, "too many results");
   lua_createtable(L, nres, 1);
-  lua_xmove(t->co, L, nres);
-  for (int i = nres; i >= 1; i--) lua_rawseti(L, -1 - i, i);
   lua_pushinteger(L, nres);
   lua_setfield(L, -2, "n");
-  set_outcome(t);
-  t->state = TR_TASK_DONE;
-  close_thread(t, 0);
-  unpin(L, t);
-  wake_joiners(t);
+  lua_xmove(t->co, L, nres);
+  for (int i = nres; i >= 1; i--) lua_rawseti(L, -1 - i, i);
+  commit_end(t, TR_TASK_DONE, 0);
+  TR_STACK_END(L, 0, 0);
 }
 
+/* [-0, +0] Logs "task N failed: ..." with the traceback, from the outcome table at index
+ * `outcome` of L. */
 static void report_failure(tr_task *t, lua_State *L, int outcome) {
+  TR_STACK_BEGIN(L);
   char head[64];
   lua_getfield(L, outcome, "err");
   const char *msg = tr_error_text(L, -1);
@@ -257,31 +400,55 @@ static void report_failure(tr_task *t, lua_State *L, int outcome) {
   lua_concat(L, 2);
   tr_log_report(lua_tostring(L, -1), lua_tostring(L, -2));
   lua_pop(L, 4);
+  TR_STACK_END(L, 0, 0);
 }
 
-/* The error value is on the top of t->co. */
+/* [-1, +0, m] Records a failed task's outcome (on the top of S.L) as not joined yet: under the
+ * exit code of its error when it was reported, else under its handle, reported at the end if
+ * nobody takes it before. */
+static void note_unjoined(tr_task *t, int reported) {
+  lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, UNJOINED_KEY);
+  if (reported) {
+    lua_getfield(L, -2, "err");
+    lua_pushinteger(L, tr_error_exit_code(L, -1));
+    lua_remove(L, -2);
+  } else {
+    push_handle(L, t);
+  }
+  lua_rawseti(L, -2, S.failures + 1);
+  lua_pop(L, 2);
+  t->failure = ++S.failures;
+  S.unjoined_failures++;
+  TR_STACK_END(L, 1, 0);
+}
+
+/* [-0, +0, m] t died of the error on the top of its thread. */
 static void finish_failed(tr_task *t) {
   lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
+  t->finishing = 1;
   lua_createtable(L, 0, 2);
   luaL_traceback(L, t->co, NULL, 0);
   lua_setfield(L, -2, "traceback");
-  /* A copy: the error stays on the thread, where resetthread hands it to <close> handlers. */
-  lua_pushvalue(t->co, -1);
+  /* The error moves to S.L, and a copy goes back into the slot it left on the thread, where
+   * resetthread hands it to the <close> handlers. */
   lua_xmove(t->co, L, 1);
+  lua_pushvalue(L, -1);
+  lua_xmove(L, t->co, 1);
   lua_setfield(L, -2, "err");
-  if (!t->joiners && t != S.main) {
-    report_failure(t, L, lua_gettop(L));
-    t->reported = 1;
-    S.unjoined_failures++;
+  if (t != S.main) {
+    int reported = !t->joiners;
+    if (reported) report_failure(t, L, lua_gettop(L));
+    lua_pushvalue(L, -1);
+    note_unjoined(t, reported);
   }
   lua_getfield(L, -1, "err");
   lua_insert(L, -2);
-  set_outcome(t);
-  t->state = TR_TASK_FAILED;
-  close_thread(t, lua_gettop(L));
+  commit_end(t, TR_TASK_FAILED, lua_gettop(L) - 1);
   lua_pop(L, 1);
-  unpin(L, t);
-  wake_joiners(t);
+  TR_STACK_END(L, 0, 0);
 }
 
 static void resume(tr_task *t) {
@@ -309,42 +476,51 @@ static void resume(tr_task *t) {
 }
 
 void tr_sched_run_ready(void) {
-  /* Only the tasks ready now: a task that keeps yielding must not starve the loop. */
-  tr_task *last = S.tail;
+  /* Only the tasks ready now: a task that keeps yielding must not starve the loop. Tasks queued
+   * during this pass carry a later pass number. */
+  uint64_t pass = S.pass++;
   tr_task *t;
-  while (last && (t = ready_pop())) {
-    int was_last = (t == last);
+  while ((t = S.head) && t->ready_pass <= pass) {
+    ready_remove(t);
     if (t->state == TR_TASK_READY) resume(t);
-    if (was_last) break;
   }
 }
 
 /* ---- cancelling ---- */
 
-static void cancel_task(tr_task *t) {
-  if (t->state >= TR_TASK_DONE) return;
-  if (t->op) {
-    tr_op *op = t->op;
-    t->op = NULL;
-    op->cancel(op);
-  }
+/* Whether co is running or resuming another coroutine: only a raw coroutine.resume of a task's
+ * thread from another task gets there, and such a thread cannot be reset. */
+static int thread_active(lua_State *co) {
+  lua_Debug ar;
+  return lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar);
+}
+
+/* [-0, +0, m] Returns whether it cancelled t (not finished, not being finished). */
+static int cancel_task(tr_task *t) {
+  if (t->state >= TR_TASK_DONE || t->finishing || thread_active(t->co)) return 0;
   lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
   lua_createtable(L, 0, 1);
   tr_push_error(L, "cancelled", "task %d was cancelled", t->id);
   lua_setfield(L, -2, "err");
-  set_outcome(t);
-  t->state = TR_TASK_CANCELLED;
-  t->queued = 0;      /* a queued entry is skipped: ready_pop sees a finished state */
-  close_thread(t, 0);
-  unpin(L, t);
-  wake_joiners(t);
+  /* The allocations above may have run a finalizer that ended t already. */
+  if (t->state >= TR_TASK_DONE || t->finishing || thread_active(t->co)) {
+    lua_pop(L, 1);
+    TR_STACK_END(L, 0, 0);
+    return 0;
+  }
+  t->finishing = 1;
+  commit_end(t, TR_TASK_CANCELLED, 0);
+  TR_STACK_END(L, 0, 0);
+  return 1;
 }
 
 int tr_sched_cancel_all(void) {
   int n = 0;
   lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
   /* Collect first: cancelling runs <close> handlers, which may change the live table. */
-  push_live_table(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
   lua_newtable(L);
   int i = 0;
   lua_pushnil(L);
@@ -354,21 +530,25 @@ int tr_sched_cancel_all(void) {
   for (int k = 1; k <= i; k++) {
     lua_rawgeti(L, -1, k);
     tr_task *t = luaL_testudata(L, -1, TASK_MT);
-    if (t && t->state < TR_TASK_DONE) { cancel_task(t); n++; }
+    /* Outside the loop no finish is under way: `finishing` on an unfinished task is one an
+     * error interrupted. */
+    if (t && t->state < TR_TASK_DONE) t->finishing = 0;
+    if (t && cancel_task(t)) n++;
     lua_pop(L, 1);
   }
   lua_pop(L, 2);
-  S.head = S.tail = NULL;
+  TR_STACK_END(L, 0, 0);
   return n;
 }
 
-/* ---- the main task's outcome ---- */
+/* ---- the main task's outcome, and the failures nobody joined ---- */
 
 tr_task_state tr_sched_main_state(void) {
   return S.main ? S.main->state : TR_TASK_READY;
 }
 
 void tr_sched_push_main_error(lua_State *L, const char **traceback) {
+  TR_STACK_BEGIN(L);
   lua_getfield(L, LUA_REGISTRYINDEX, MAIN_KEY);
   lua_getiuservalue(L, -1, 2);
   lua_remove(L, -2);
@@ -377,6 +557,33 @@ void tr_sched_push_main_error(lua_State *L, const char **traceback) {
   lua_pop(L, 1);      /* the string stays alive in the outcome table */
   lua_getfield(L, -1, "err");
   lua_remove(L, -2);
+  TR_STACK_END(L, 0, 1);
+}
+
+int tr_sched_unjoined_exit_code(void) {
+  lua_State *L = S.L;
+  TR_STACK_BEGIN(L);
+  int code = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, UNJOINED_KEY);
+  for (lua_Integer i = 1; i <= S.failures; i++) {
+    int type = lua_rawgeti(L, -1, i);
+    int c = 0;
+    if (type == LUA_TNUMBER) {
+      c = (int)lua_tointeger(L, -1);
+    } else if (type == LUA_TUSERDATA) {
+      tr_task *t = lua_touserdata(L, -1);
+      lua_getiuservalue(L, -1, 2);
+      report_failure(t, L, lua_gettop(L));
+      lua_getfield(L, -1, "err");
+      c = tr_error_exit_code(L, -1);
+      lua_pop(L, 2);
+    }
+    if (!code) code = c;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
+  return code;
 }
 
 /* ---- the task handle: h:join(), h:cancel(), h:status(), h.id ---- */
@@ -385,8 +592,25 @@ static tr_task *check_task(lua_State *L) {
   return luaL_checkudata(L, 1, TASK_MT);
 }
 
-/* [-0, +n] The results of a finished task, or raises its error with its own traceback. */
+/* [-0, +0] A join takes the outcome: a failure recorded as unjoined no longer decides the exit
+ * code. Sets an existing key to nil: never allocates. */
+static void note_joined(lua_State *L, tr_task *t) {
+  if (!t->failure) return;
+  TR_STACK_BEGIN(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, UNJOINED_KEY);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, t->failure);
+  lua_pop(L, 1);
+  t->failure = 0;
+  S.unjoined_failures--;
+  TR_STACK_END(L, 0, 0);
+}
+
+/* [-0, +n] The n results of a finished task (the handle at index 1), or raises its error with
+ * its own traceback. */
 static int push_outcome(lua_State *L, tr_task *t) {
+  TR_STACK_BEGIN(L);
+  note_joined(L, t);
   lua_getiuservalue(L, 1, 2);
   int outcome = lua_gettop(L);
   if (t->state == TR_TASK_DONE) {
@@ -395,6 +619,8 @@ static int push_outcome(lua_State *L, tr_task *t) {
     lua_pop(L, 1);
     luaL_checkstack(L, n, "too many results");
     for (int i = 1; i <= n; i++) lua_rawgeti(L, outcome, i);
+    lua_remove(L, outcome);
+    TR_STACK_END(L, 0, n);
     return n;
   }
   lua_getfield(L, outcome, "err");
@@ -405,21 +631,17 @@ static int push_outcome(lua_State *L, tr_task *t) {
     return lua_error(L);
   }
   if (lua_type(L, -2) == LUA_TTABLE && lua_isstring(L, -1)) {
-    lua_getfield(L, -2, "traceback");
-    int has = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (!has) lua_setfield(L, -2, "traceback");
-    else lua_pop(L, 1);
-  } else {
+    /* Raw: the error is the runbook's table, whose metamethods may raise. */
+    lua_pushliteral(L, "traceback");
+    if (lua_rawget(L, -3) == LUA_TNIL) {
+      lua_pushliteral(L, "traceback");
+      lua_pushvalue(L, -3);
+      lua_rawset(L, -5);
+    }
     lua_pop(L, 1);
   }
+  lua_pop(L, 1);
   return lua_error(L);
-}
-
-static void note_joined(tr_task *t) {
-  if (t->joined) return;
-  t->joined = 1;
-  if (t->reported) S.unjoined_failures--;
 }
 
 static void cancel_join(tr_op *op) {
@@ -439,7 +661,6 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int task_join(lua_State *L) {
   tr_task *t = check_task(L);
-  note_joined(t);
   if (t->state >= TR_TASK_DONE) {
     lua_settop(L, 1);
     return push_outcome(L, t);
@@ -449,10 +670,13 @@ static int task_join(lua_State *L) {
   tr_join *j = lua_newuserdatauv(L, sizeof *j, 0);
   memset(j, 0, sizeof *j);
   j->op.cancel = cancel_join;
-  j->target = t;
-  j->next = t->joiners;
-  if (t->joiners) t->joiners->prev = j;
-  t->joiners = j;
+  /* Linked only where tr_await cannot refuse: a refused join leaves no link behind. */
+  if (tr_sched_can_wait(L)) {
+    j->target = t;
+    j->next = t->joiners;
+    if (t->joiners) t->joiners->prev = j;
+    t->joiners = j;
+  }
   return tr_await(L, &j->op, "join", 0, join_k);
 }
 
@@ -460,11 +684,7 @@ static int task_cancel(lua_State *L) {
   tr_task *t = check_task(L);
   if (t == S.current)
     return tr_raise(L, "usage", "task %d cannot cancel itself; return from it instead", t->id);
-  int was_running = t->state < TR_TASK_DONE;
-  tr_task *me = S.current;
-  cancel_task(t);
-  S.current = me;
-  lua_pushboolean(L, was_running);
+  lua_pushboolean(L, cancel_task(t));
   return 1;
 }
 
@@ -490,14 +710,34 @@ static int task_index(lua_State *L) {
   return 1;
 }
 
+int tr_sched_task_id_lua(lua_State *L) {
+  TR_STACK_BEGIN(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, THREADS_KEY);
+  lua_pushvalue(L, 1);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  TR_STACK_END(L, 0, 1);
+  return 1;
+}
+
 void tr_sched_init(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "join", task_join }, { "cancel", task_cancel }, { "status", task_status }, { NULL, NULL }
   };
+  TR_STACK_BEGIN(L);
   memset(&S, 0, sizeof S);
   S.L = L;
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, UNJOINED_KEY);
+  /* thread -> task id, weak: a finished task's thread goes with its handle. */
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, THREADS_KEY);
   luaL_newmetatable(L, TASK_MT);
   luaL_newlib(L, methods);
   lua_pushcclosure(L, task_index, 1);
@@ -505,4 +745,5 @@ void tr_sched_init(lua_State *L) {
   lua_pushcfunction(L, task_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
 }
