@@ -29,7 +29,7 @@ ifneq ($(MAKECMDGOALS),deps)
   SIM_PKG_CFLAGS := $(shell pkg-config --cflags $(SIM_PKGS))
   SIM_PKG_LIBS := $(shell pkg-config --libs $(SIM_PKGS))
 endif
-TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -Iruntime -Ibindings -DTR_VERSION='"$(VERSION)"'
+TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -iquote runtime -iquote bindings -DTR_VERSION='"$(VERSION)"'
 TR_LIBS := $(PKG_LIBS) -lm
 SIM_CFLAGS := $(BASEFLAGS) $(SIM_PKG_CFLAGS) -Isim -pthread
 SIM_LIBS := $(SIM_PKG_LIBS) -pthread -lm
@@ -40,7 +40,7 @@ SIM_SRCS := $(wildcard sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua))
 
-.PHONY: all test deps install uninstall clean bench demo fuzz fuzz-build
+.PHONY: all test deps install uninstall clean bench demo fuzz fuzz-build valgrind
 all: taskrun taskrun-sim build/taskrun-stub
 
 # The binaries at the top are copies of the current mode's build: always the mode asked for,
@@ -124,12 +124,18 @@ bench: all
 	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 1000
 	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 10000
 
+# valgrind's memcheck on a mixed runbook (tools/valgrind_mixed.lua): no error, no leak.
+valgrind: all
+	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9 \
+	  ./taskrun --sim --quiet tools/valgrind_mixed.lua
+
 demo: all
 	./taskrun --sim scripts/restore_then_mount.lua
 
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 \
-	  libmicrohttpd-dev libjansson-dev pkg-config wrk clang libclang-rt-14-dev
+	  libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

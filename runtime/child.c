@@ -9,9 +9,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-/* -Iruntime puts the scheduler's sched.h in place of the system's, which spawn.h includes for
- * this one structure: declare it first. */
-#include <bits/types/struct_sched_param.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +20,8 @@
 #include "loop.h"
 #include "signals.h"
 #include "stop.h"
+
+#define POLL_WITHOUT_PIDFD_MS 50
 
 extern char **environ;
 
@@ -81,7 +80,9 @@ tr_child *tr_child_spawn(const char *cmd, int in_fd, int out_fd) {
   }
   tr_signals_watch_group(c->pid);
   c->pidfd = pidfd_open(c->pid, 0);
-  if (c->pidfd < 0) {
+  /* No pidfd (a kernel before 5.3, or valgrind): the command still runs, but waiting for it
+   * blocks the loop, and the waits below look at it every POLL_WITHOUT_PIDFD_MS instead. */
+  if (c->pidfd < 0 && errno != ENOSYS) {
     int saved = errno;
     kill(-c->pid, SIGKILL);
     tr_signals_unwatch_group(c->pid);
@@ -97,8 +98,18 @@ tr_child *tr_child_spawn(const char *cmd, int in_fd, int out_fd) {
 }
 
 static int exited(const tr_child *c) {
+  if (c->pidfd < 0) {
+    siginfo_t si;
+    si.si_pid = 0;
+    return waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+  }
   struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
   return poll(&p, 1, 0) > 0;
+}
+
+/* A poll timeout for a child: without a pidfd, poll cannot see it end, so look again soon. */
+static int poll_ms(const tr_child *c, int ms) {
+  return c->pidfd >= 0 || (ms >= 0 && ms < POLL_WITHOUT_PIDFD_MS) ? ms : POLL_WITHOUT_PIDFD_MS;
 }
 
 /* Reaps a child that has exited. One that was sent SIGTERM takes what is left of its group
@@ -107,7 +118,7 @@ static void reap(tr_child *c) {
   if (c->stage == 2) kill(-c->pid, SIGKILL);
   tr_signals_unwatch_group(c->pid);
   while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR) {}
-  close(c->pidfd);
+  if (c->pidfd >= 0) close(c->pidfd);
   c->pidfd = -1;
   c->reaped = 1;
 }
@@ -137,8 +148,8 @@ int tr_child_wait_blocking(tr_child *c, int stop) {
         kill(-c->pid, SIGKILL);
         left = 3600;   /* it cannot ignore that: now wait for it to go */
       }
-      poll(&p, 1, (int)(left * 1000) + 1);
-    } else if (tr_signals_poll(&p, 1, -1) < 0 && errno == EINTR &&
+      poll(&p, 1, poll_ms(c, (int)(left * 1000) + 1));
+    } else if (tr_signals_poll(&p, 1, poll_ms(c, -1)) < 0 && errno == EINTR &&
                tr_stop_state_now() == TR_STOP_REQUESTED) {
       stopped = 1;
       terminate(c);
@@ -185,6 +196,7 @@ void tr_child_shutdown(void) {
   while (children) {
     struct pollfd p[64];
     nfds_t n = 0;
+    int blind = 0;   /* a child without a pidfd */
     double now = tr_now(), next = now + 3600;
     for (tr_child *c = children, *after; c; c = after) {
       after = c->next;
@@ -203,6 +215,7 @@ void tr_child_shutdown(void) {
       }
       if (c->grace.due < next) next = c->grace.due;
       /* Past 64, the others are looked at when the wait ends: at the latest at `next`. */
+      blind |= c->pidfd < 0;
       if (n < 64) {
         p[n].fd = c->pidfd;
         p[n].events = POLLIN;
@@ -211,6 +224,7 @@ void tr_child_shutdown(void) {
     }
     if (n == 0) break;
     /* Wakes for the first to exit or the next grace to end. */
-    poll(p, n, (int)((next - now) * 1000) + 1);
+    int ms = (int)((next - now) * 1000) + 1;
+    poll(p, n, blind && ms > POLL_WITHOUT_PIDFD_MS ? POLL_WITHOUT_PIDFD_MS : ms);
   }
 }
