@@ -49,7 +49,7 @@ describe("taskrun.redpanda", function()
     assert.matches("state=STATE_WEIRD", r.stderr, 1, true)
   end)
 
-  it("reads a 404 after STATE_CUT_OVER (or EXECUTED) as finished, verified by the topics", function()
+  it("reads a 404 after STATE_CUT_OVER (or EXECUTED) as finished, verified by topics", function()
     local out = ok([[
       -- "gone": the simulator deletes the task, as Redpanda does once it finished
       sim.task({ provider = "redpanda", id = 11, mode = "poll", steps = { "STATE_CUT_OVER", "gone" } })
@@ -66,7 +66,7 @@ describe("taskrun.redpanda", function()
       .. "succeeded\n", out)
   end)
 
-  it("does not infer success from a 404 after an early state without the topic list", function()
+  it("infers no success from a 404 after an early state without the topic list", function()
     local out = ok([[
       sim.task({ provider = "redpanda", id = 13, mode = "poll", steps = { "STATE_PREPARING", "gone" } })
       sim.fault({ kind = "server_error", method = "GET", path = "/v1/topics", count = -1 })
