@@ -1,6 +1,7 @@
-/* Redpanda Cloud data plane: mount tasks. No failed state: errors are retried by Redpanda
- * forever, so only the caller's deadline ends a stuck task. Vendor reference:
- * https://docs.redpanda.com/redpanda-cloud/manage/mountable-topics */
+/* Redpanda Cloud data plane: mount tasks and the topic list. No failed state: errors are
+ * retried by Redpanda forever, so only the caller's deadline ends a stuck task. Vendor
+ * references: https://docs.redpanda.com/redpanda-cloud/manage/mountable-topics and
+ * https://docs.redpanda.com/api/doc/cloud-dataplane/operation/operation-topicservice_listtopics */
 #include <lauxlib.h>
 
 #include "provider.h"
@@ -12,6 +13,8 @@ static const tr_route routes[] = {
   { "unmount", "POST", "/v1/cloud-storage/topics/unmount" },
   { "update", "POST", "/v1/cloud-storage/mount-tasks/{id}" },
   { "delete", "DELETE", "/v1/cloud-storage/mount-tasks/{id}" },
+  /* The cluster's topics: how a mount or unmount task deleted once finished is verified. */
+  { "topics", "GET", "/v1/topics" },
   { NULL, NULL, NULL }
 };
 

@@ -45,9 +45,8 @@ else
   taskrun.log.info("mounting topic orders as mount task " .. mount.id)
 end
 
--- Redpanda deletes a mount task the moment it finishes: taskrun reads a 404 after
--- STATE_EXECUTED or STATE_CUT_OVER as finished, so poll steadily (backoff = 1) to see one of
--- those states before the task is gone.
-mount = mount:wait({ interval = "1s", backoff = 1, timeout = "1h" })
+-- Redpanda deletes a mount task the moment it finishes: when it is gone, taskrun checks the
+-- topic list for the mounted topics. Redpanda waits poll every 1 s to 5 s by default.
+mount = mount:wait({ timeout = "1h" })
 print(string.format("mount task %d: %s%s", mount.id, mount.state,
   mount.message and (" - " .. mount.message) or ""))

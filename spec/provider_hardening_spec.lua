@@ -268,6 +268,8 @@ describe("errors about a vendor task", function()
     local out = ok([[
       sim.task({ provider = "redpanda", id = 13, mode = "poll",
                  steps = { "STATE_PREPARING", "gone" } })
+      -- Without the topic list, an early state is all there is to go by.
+      sim.fault({ kind = "server_error", method = "GET", path = "/v1/topics", count = -1 })
       redpanda.mount_task(13)
       local _, e = pcall(redpanda.mount_task, 13)
       local advice = e.message:match("wait options ([^)]+)%)")

@@ -49,7 +49,7 @@ describe("taskrun.redpanda", function()
     assert.matches("state=STATE_WEIRD", r.stderr, 1, true)
   end)
 
-  it("reads a 404 after STATE_CUT_OVER (or EXECUTED) as finished, saying so", function()
+  it("reads a 404 after STATE_CUT_OVER (or EXECUTED) as finished, verified by topics", function()
     local out = ok([[
       -- "gone": the simulator deletes the task, as Redpanda does once it finished
       sim.task({ provider = "redpanda", id = 11, mode = "poll", steps = { "STATE_CUT_OVER", "gone" } })
@@ -61,13 +61,15 @@ describe("taskrun.redpanda", function()
       print(redpanda.mount_task(12).status)
     ]])
     assert.are.equal("STATE_CUT_OVER\nSTATE_FINISHED\tsucceeded\ttrue\ttrue\t"
-      .. "finished: the task was deleted after STATE_CUT_OVER (inferred from a 404)\n"
+      .. "finished: the task was deleted after STATE_CUT_OVER; verified by the topic list: "
+      .. "orders exists\n"
       .. "succeeded\n", out)
   end)
 
-  it("does not infer success from a 404 after an early state", function()
+  it("infers no success from a 404 after an early state without the topic list", function()
     local out = ok([[
       sim.task({ provider = "redpanda", id = 13, mode = "poll", steps = { "STATE_PREPARING", "gone" } })
+      sim.fault({ kind = "server_error", method = "GET", path = "/v1/topics", count = -1 })
       redpanda.mount_task(13)
       local err = select(2, pcall(redpanda.mount_task, 13))
       print(err.kind, err.status)

@@ -18,6 +18,11 @@ function sim.task(spec)
   return admin("POST", "/_sim/tasks", spec).tasks[1]
 end
 
+-- Seeds Redpanda topics: a name, { name = ... }, or a list of them.
+function sim.topics(spec)
+  return admin("POST", "/_sim/topics", spec)
+end
+
 function sim.fault(spec)
   return admin("POST", "/_sim/faults", spec)
 end

@@ -371,10 +371,28 @@ end
 
 -- ---- modules -----------------------------------------------------------------------------
 
+-- The wait schedule each provider declares (provider.module's traits.wait): name -> options.
+local wait_defaults = {}
+
+-- The default wait schedule of provider `name` ({ interval =, max_interval =, backoff = },
+-- any of them), or nil: taskrun.wait uses it for that provider's Tasks when the runbook sets
+-- none of those options.
+function provider.wait_defaults(name)
+  return wait_defaults[name]
+end
+
 -- `decorate(client, headers)`, when given, adds the provider's own headers to every request.
-function provider.module(name, methods, decorate)
+-- `traits` (optional): { wait = { interval =, max_interval =, backoff = } }, the provider's own
+-- default wait schedule (how fast its tasks change, or vanish once done), also readable as
+-- mod.wait_defaults.
+function provider.module(name, methods, decorate, traits)
   local mod = {}
   local default
+  if traits and traits.wait then
+    wait_defaults[name] = traits.wait
+    mod.wait_defaults = {}   -- a copy: changing it changes nothing
+    for k, v in pairs(traits.wait) do mod.wait_defaults[k] = v end
+  end
 
   local function make(opts, level)
     local c = provider.new_client(name, opts, level + 1)

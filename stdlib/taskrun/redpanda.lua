@@ -2,7 +2,9 @@
 --
 -- Quirks handled here: both body shapes ({"task":{...}} on /v1, the bare object elsewhere);
 -- mount and unmount take a bare JSON array and answer {"mount_task_id": N}; a finished task is
--- deleted, so a 404 after STATE_CUT_OVER or STATE_EXECUTED was seen means it finished.
+-- deleted, so a task created or seen here that answers 404 is checked against the topic list
+-- (GET /v1/topics): its topics there say whether it finished. When that list cannot be read, a
+-- 404 after STATE_CUT_OVER or STATE_EXECUTED was seen still means it finished.
 local provider = require("taskrun.provider")
 local json = require("taskrun.json")
 local core = require("taskrun._core")
@@ -44,33 +46,215 @@ local function unwrap(c, res, body, level)
   return body
 end
 
+-- ---- the topic list -------------------------------------------------------------------
+
+-- Pages a topic list may have before taskrun calls it a loop (as astra.tasks).
+local MAX_PAGES = 1000
+
+-- Every topic name GET /v1/topics lists for `contains` (nil: all), following next_page_token
+-- to the end; `page_size` (nil: Redpanda's default) per request.
+local function list_topics(c, contains, page_size, level)
+  level = level + 1
+  local query = { ["filter.name_contains"] = contains, page_size = page_size }
+  local names, seen_tokens, pages = {}, {}, 0
+  repeat
+    if pages == MAX_PAGES then
+      error(core.error("http", string.format("redpanda: the topic list had more than %d pages "
+        .. "(%d topics so far) and its next_page_token had not ended; stopped paging: narrow it "
+        .. "with name_contains, or ask for larger pages with page_size", MAX_PAGES, #names),
+        { provider = "redpanda", pages = pages }), level)
+    end
+    pages = pages + 1
+    local res = c:send("topics", nil, { query = query })
+    local body = c:body(res, level)
+    -- {} is a whole answer: protobuf leaves out an empty list and an empty token.
+    if type(body) ~= "table" or (next(body) ~= nil and not provider.is_object(body)) then
+      c:unexpected(res, body, "a topic list object", nil, level)
+    end
+    for i, t in ipairs(c:list(res, body.topics, "a list of topics", 'in "topics"', level)) do
+      if type(t) ~= "table" or type(t.name) ~= "string" then
+        c:unexpected(res, t, "a topic object with a name", string.format("as topic %d of the "
+          .. "list", i), level)
+      end
+      names[#names + 1] = t.name
+    end
+    local token = body.next_page_token
+    if token == json.null or token == "" then token = nil end
+    if token ~= nil and type(token) ~= "string" then
+      c:unexpected(res, token, "a string", 'in "next_page_token"', level)
+    end
+    if token and seen_tokens[token] then
+      error(core.error("http", "redpanda: the topic list repeated its next_page_token "
+        .. provider.quote(token) .. "; stopped paging to avoid a loop: retry later, or narrow "
+        .. "it with name_contains", { provider = "redpanda", status = res.status,
+        pages = pages }), level)
+    end
+    if token then seen_tokens[token] = true end
+    query.page_token = token
+  until not token
+  return names
+end
+
+-- redpanda.topics{ name_contains =, page_size = } -> the names of the cluster's topics (those
+-- whose name contains name_contains), every page followed.
+function m.topics(c, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(core.error("usage", "redpanda.topics: the options must be a table "
+      .. "{ name_contains =, page_size = }"), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "name_contains" and k ~= "page_size" then
+      error(core.error("usage", string.format("redpanda.topics: unknown option %s (it takes "
+        .. "name_contains and page_size)", provider.quote(k))), 2)
+    end
+  end
+  local contains, size = opts.name_contains, opts.page_size
+  if contains ~= nil and type(contains) ~= "string" then
+    error(core.error("usage", "redpanda.topics: name_contains must be a string, got "
+      .. provider.quote(contains)), 2)
+  end
+  if size ~= nil and not (math.tointeger(size) and size >= 1) then
+    error(core.error("usage", "redpanda.topics: page_size must be an integer >= 1, got "
+      .. provider.quote(size)), 2)
+  end
+  return list_topics(c, contains ~= "" and contains or nil, size and math.tointeger(size), 2)
+end
+
+-- ---- what a task is about ---------------------------------------------------------------
+
+-- A topic's name in the cluster from a reference: a name, or the full reference
+-- "cluster-uuid/name/revision" Redpanda also takes (a topic name never holds '/').
+local function topic_name(ref)
+  if type(ref) ~= "string" or ref == "" then return nil end
+  return ref:match("^[^/]*/([^/]+)/[^/]*$") or ref
+end
+
+-- What each client knows of the mount tasks created or seen through it: client -> id ->
+-- { mount = true|false, topics = { names } }, the names those the topic list will show.
+local about = setmetatable({}, { __mode = "k" })
+
+local function known(c)
+  about[c] = about[c] or {}
+  return about[c]
+end
+
+-- Remembers what a task read from Redpanda is about (its type and topics), unless its
+-- creation here said so already.
+local function note(c, id, obj)
+  local list = known(c)
+  if list[id] then return end
+  local kind = obj.type
+  if kind ~= "TYPE_MOUNT" and kind ~= "TYPE_UNMOUNT" then return end
+  local names = {}
+  for _, t in ipairs(type(obj.topics) == "table" and obj.topics or {}) do
+    local name = type(t) == "table" and (topic_name(t.topic_reference)
+      or (kind == "TYPE_MOUNT" and topic_name(t.source_topic_reference)))
+    if name then names[#names + 1] = name end
+  end
+  if #names > 0 then list[id] = { mount = kind == "TYPE_MOUNT", topics = names } end
+end
+
+-- "a, b and 3 more", clipped: the evidence in a message.
+local function names_words(names)
+  local shown = {}
+  for i = 1, math.min(#names, 5) do shown[i] = names[i] end
+  local s = table.concat(shown, ", ")
+  if #names > 5 then s = s .. string.format(" and %d more", #names - 5) end
+  return provider.clip(s, 300)
+end
+
+-- Which of `names` the topic list has: a set. A few names are looked up one by one with
+-- filter.name_contains; more, by one listing of every topic.
+local function present(c, names)
+  local want, have = {}, {}
+  for _, n in ipairs(names) do want[n] = true end
+  local lists = {}
+  if #names <= 4 then
+    for i, n in ipairs(names) do lists[i] = list_topics(c, n, nil, 3) end
+  else
+    lists[1] = list_topics(c, nil, nil, 3)
+  end
+  for _, list in ipairs(lists) do
+    for _, n in ipairs(list) do
+      if want[n] then have[n] = true end
+    end
+  end
+  return have
+end
+
+-- ---- mount tasks ------------------------------------------------------------------------
+
 -- What survives of a task after Redpanda deleted it: it finished.
 local LATE = { STATE_CUT_OVER = true, STATE_EXECUTED = true }
+
+-- The Task of a finished task answered by `res` (its 404 is what the wait counts).
+local function finished(c, id, res, message, how)
+  c.last_status = res.status
+  local task = c:task_of({ id = id, state = "STATE_FINISHED", status = "succeeded",
+    message = message }, function() return m.mount_task(c, id) end)
+  task[how] = true
+  return task
+end
+
+-- Task `id`, created or seen here (`task`: what it is about, may be nil; `seen`: its last
+-- state, may be nil), answered 404. Returns the finished Task, or raises not_found with the
+-- evidence.
+local function gone(c, id, res, task, seen)
+  local after = seen and ("after " .. provider.clip(seen)) or "before it was read"
+  local unread   -- why the topic list could not decide, for the fallback's message
+  if task then
+    local ok, have = pcall(present, c, task.topics)
+    if ok then
+      local odd = {}   -- mount: the topics missing; unmount: those still there
+      for _, n in ipairs(task.topics) do
+        if (have[n] ~= nil) ~= task.mount then odd[#odd + 1] = n end
+      end
+      if #odd == 0 then
+        return finished(c, id, res, string.format("finished: the task was deleted %s; verified by "
+          .. "the topic list: %s %s", after, names_words(task.topics),
+          task.mount and (#task.topics == 1 and "exists" or "exist")
+          or (#task.topics == 1 and "is gone" or "are gone")), "verified")
+      end
+      local what = task.mount and "mount" or "unmount"
+      c:raise(res, { last_state = seen, [task.mount and "missing_topics" or "present_topics"]
+        = odd }, 3, string.format("%s task %d is gone (last seen %s), and the topic list %s "
+        .. "%d of its %d topics: %s; the %s did not finish (cancelled, or deleted before it "
+        .. "finished): see what is there with redpanda.topics{ name_contains = %s }, then "
+        .. "%s %s again", what, id, seen and ("in " .. provider.clip(seen))
+        or "before it was read", task.mount and "lacks" or "still has", #odd, #task.topics,
+        names_words(odd), what, provider.quote(odd[1]), what, #odd == 1 and "it" or "them"))
+    end
+    if type(have) ~= "table" or have.kind == "usage" or have.kind == "cancelled" then
+      error(have, 0)
+    end
+    unread = provider.clip(tostring(have.message), 300)
+  end
+  local why = unread and ("; the topic list could not be read: " .. unread) or ""
+  if LATE[seen] then
+    return finished(c, id, res, "finished: the task was deleted after " .. seen .. " (inferred "
+      .. "from a 404" .. why .. ")", "inferred")
+  end
+  -- Gone too early to tell, and no topic list to tell by: it stays an error, with what the
+  -- operator needs to decide.
+  c:raise(res, { last_state = seen }, 3, string.format("mount task %d was last seen %s and is "
+    .. "gone%s: Redpanda deletes a task once it finishes, but without its topics only "
+    .. "STATE_EXECUTED or STATE_CUT_OVER seen before can be read as success; check the "
+    .. "topics, and poll more often to catch the late states (wait options interval = "
+    .. "\"1s\", max_interval = \"1s\")", id, seen and ("in " .. provider.clip(seen))
+    or "before it was read", why))
+end
 
 function m.mount_task(c, id)
   id = task_id(id, "mount_task")
   local res = c:send("mount_task", { id = id }, { task_id = id })
-  local seen = c.seen[id]
-  if res.status == 404 and seen then
-    if LATE[seen] then
-      local task = c:task_of({ id = id, state = "STATE_FINISHED", status = "succeeded",
-        message = "finished: the task was deleted after " .. seen .. " (inferred from a 404)" },
-        function() return m.mount_task(c, id) end)
-      task.inferred = true
-      return task
-    end
-    -- Seen in progress, then gone: finished and deleted, or deleted by someone. Too early a
-    -- state to tell, so it stays an error, with what the operator needs to decide.
-    c:raise(res, nil, 2, string.format("mount task %d was last seen in %s and is gone: Redpanda "
-      .. "deletes a task once it finishes, but only after STATE_EXECUTED or STATE_CUT_OVER can "
-      .. "taskrun read that as success; check the topics, and poll more often to catch the "
-      .. "late states (wait options interval = \"1s\", max_interval = \"1s\")", id,
-      provider.clip(seen)))
-  end
-  local body = c:body(res, 2, "a mount task object")
-  local task = c:make_task(unwrap(c, res, body, 2), function() return m.mount_task(c, id) end)
-  c.seen[id] = task.state
-  return task
+  local seen, task = c.seen[id], known(c)[id]
+  if res.status == 404 and (seen or task) then return gone(c, id, res, task, seen) end
+  local body = unwrap(c, res, c:body(res, 2, "a mount task object"), 2)
+  local t = c:make_task(body, function() return m.mount_task(c, id) end)
+  note(c, id, body)
+  c.seen[id] = t.state
+  return t
 end
 
 function m.mount_tasks(c)
@@ -91,14 +275,16 @@ function m.mount_tasks(c)
       c:unexpected(res, obj.id, "an integer id", string.format("as the id of task %d", i), 2)
     end
     tasks[i] = c:make_task(obj, function() return m.mount_task(c, id) end)
+    note(c, id, obj)
     c.seen[id] = tasks[i].state
   end
   return tasks
 end
 
 -- POSTs a bare array and returns the Task of the mount_task_id it answers. The POST is never
--- repeated: if reading the new task fails, the error carries its id.
-local function start(c, op, items)
+-- repeated: if reading the new task fails, the error carries its id. `names`: the topics the
+-- topic list shows once it finished (or no longer shows, for an unmount).
+local function start(c, op, items, names)
   local res = c:send(op, nil, { json = json.array(items) })
   local body = unwrap(c, res, c:body(res, 3, "an object with a mount_task_id"), 3)
   local id = parse_id(body.mount_task_id)
@@ -107,6 +293,7 @@ local function start(c, op, items)
       "the " .. op .. " may have started: find it with redpanda.mount_tasks() before "
       .. "starting it again")
   end
+  if #names > 0 then known(c)[id] = { mount = op == "mount", topics = names } end
   local ok, task = pcall(m.mount_task, c, id)
   if ok then return task end
   if type(task) == "table" then
@@ -119,21 +306,27 @@ end
 
 -- topics: names, or { source_topic_reference = "t", alias = "a" } tables.
 function m.mount_topics(c, topics)
-  local items = {}
+  local items, names = {}, {}
   for i, t in ipairs(type(topics) == "table" and topics or {}) do
     items[i] = type(t) == "string" and { source_topic_reference = t } or t
+    -- The topic the mount makes: its alias, or the source topic's name.
+    local name = type(items[i]) == "table"
+      and (topic_name(items[i].alias) or topic_name(items[i].source_topic_reference))
+    if name then names[#names + 1] = name end
   end
   if #items == 0 then
     error(core.error("usage", "redpanda.mount_topics needs a list of topics"), 2)
   end
-  return start(c, "mount", items)
+  return start(c, "mount", items, #names == #items and names or {})
 end
 
 function m.unmount_topics(c, names)
   if type(names) ~= "table" or #names == 0 then
     error(core.error("usage", "redpanda.unmount_topics needs a list of topic names"), 2)
   end
-  return start(c, "unmount", { table.unpack(names) })
+  local list = {}
+  for _, n in ipairs(names) do list[#list + 1] = topic_name(n) end
+  return start(c, "unmount", { table.unpack(names) }, #list == #names and list or {})
 end
 
 local ACTIONS = { prepare = "ACTION_PREPARE", execute = "ACTION_EXECUTE", finish = "ACTION_FINISH",
@@ -158,4 +351,6 @@ function m.delete_mount_task(c, id)
   return true
 end
 
-return provider.module("redpanda", m)
+-- Mount tasks move through their states in seconds and are deleted once finished: polls
+-- start at 1 s and back off to 5 s at most (see the README's "Waiting").
+return provider.module("redpanda", m, nil, { wait = { interval = 1, max_interval = 5 } })

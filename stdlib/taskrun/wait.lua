@@ -34,6 +34,11 @@ end
 local extra_options = { ["until"] = true, on_change = true, seed = true, name = true,
                         fail_fast = true }
 
+-- The options of the delay schedule. Each one the runbook does not set comes from the Task's
+-- provider (provider.wait_defaults: Redpanda polls faster, its finished tasks vanish), else
+-- from `defaults`; so the schedule is resolved per target, once its provider is known.
+local SCHEDULE = { "interval", "max_interval", "backoff" }
+
 local function check_options(opts)
   if opts ~= nil and type(opts) ~= "table" then usage("options must be a table") end
   opts = opts or {}
@@ -46,23 +51,34 @@ local function check_options(opts)
   local o = {}
   for k, v in pairs(defaults) do o[k] = v end
   for k, v in pairs(opts) do o[k] = v end
-  -- A long interval alone raises the cap with it, rather than being refused.
-  if opts.max_interval == nil and opts.interval ~= nil then
-    o.max_interval = math.max(core.duration(o.interval), defaults.max_interval)
-  end
-  for _, k in ipairs({ "timeout", "interval", "max_interval", "not_found", "heartbeat",
-                       "max_retry_after" }) do
+  for _, k in ipairs({ "timeout", "not_found", "heartbeat", "max_retry_after" }) do
     o[k] = core.duration(o[k])
   end
-  if o.timeout <= 0 then usage("timeout must be more than 0") end
-  if o.interval <= 0 then usage("interval must be more than 0") end
-  if o.max_interval < o.interval then
-    usage(string.format("max_interval (%gs) must be at least interval (%gs; 2s unless given):"
-      .. " give both, e.g. interval = %g, max_interval = %g", o.max_interval, o.interval,
-      o.max_interval, o.max_interval))
+  -- The runbook's own schedule options, checked now; the rest wait for the target's provider.
+  local given = {}
+  for _, k in ipairs(SCHEDULE) do
+    o[k] = nil
+    given[k] = opts[k]
   end
-  if type(o.backoff) ~= "number" or o.backoff < 1 then usage("backoff must be a number >= 1") end
-  if math.type(o.stable) ~= "integer" or o.stable < 1 then usage("stable must be an integer >= 1") end
+  if given.interval ~= nil then given.interval = core.duration(given.interval) end
+  if given.max_interval ~= nil then given.max_interval = core.duration(given.max_interval) end
+  o.given = given
+  if o.timeout <= 0 then usage("timeout must be more than 0") end
+  if given.interval and given.interval <= 0 then usage("interval must be more than 0") end
+  if given.max_interval and given.max_interval <= 0 then
+    usage("max_interval must be more than 0")
+  end
+  if given.backoff ~= nil and (type(given.backoff) ~= "number" or given.backoff < 1) then
+    usage("backoff must be a number >= 1")
+  end
+  if given.interval and given.max_interval and given.max_interval < given.interval then
+    usage(string.format("max_interval (%gs) must be at least interval (%gs): give both, e.g. "
+      .. "interval = %g, max_interval = %g", given.max_interval, given.interval,
+      given.max_interval, given.max_interval))
+  end
+  if math.type(o.stable) ~= "integer" or o.stable < 1 then
+    usage("stable must be an integer >= 1")
+  end
   for _, k in ipairs({ "jitter", "raise", "fail_fast" }) do
     if o[k] ~= nil and type(o[k]) ~= "boolean" then usage(k .. " must be true or false") end
   end
@@ -72,6 +88,27 @@ local function check_options(opts)
   o["until"] = o["until"] or function(task) return task.done end
   if o.seed ~= nil and not math.tointeger(o.seed) then usage("seed must be an integer") end
   return o
+end
+
+-- The delay schedule of a wait on a task of provider `name` (nil: none known):
+-- { interval =, max_interval =, backoff =, jitter = } for taskrun.backoff.
+local function schedule(o, name)
+  local own = name and provider.wait_defaults(name) or {}
+  local given = o.given
+  local s = { jitter = o.jitter }
+  s.interval = given.interval or core.duration(own.interval or defaults.interval)
+  s.backoff = given.backoff or own.backoff or defaults.backoff
+  local cap = core.duration(own.max_interval or defaults.max_interval)
+  -- A long interval alone raises the cap with it, rather than being refused.
+  s.max_interval = given.max_interval or (given.interval and math.max(s.interval, cap) or cap)
+  if s.max_interval < s.interval then
+    -- max_interval alone, under the default interval: the advice gives both, and works.
+    usage(string.format("max_interval (%gs) must be at least interval (%gs, %s unless "
+      .. "given): give both, e.g. interval = %g, max_interval = %g", s.max_interval, s.interval,
+      own.interval and (name .. " waits' default") or "the default", s.max_interval,
+      s.max_interval))
+  end
+  return s
 end
 
 -- ---- words --------------------------------------------------------------------------------
@@ -322,7 +359,14 @@ local function next_delay(w, o, delays, retry_after)
 end
 
 local function run(w, fetch, o)
-  local delays = backoff.delays(o, w.seed)
+  -- The schedule of the task's provider: known from a Task target at once, from a function
+  -- target's first answer.
+  local delays
+  local function next_of()
+    delays = delays or backoff.delays(schedule(o, w.task and w.task.provider), w.seed)
+    return delays()
+  end
+  if w.task then delays = backoff.delays(schedule(o, w.task.provider), w.seed) end
   local task = w.task
   local fresh = not (task and task.done)   -- a terminal snapshot needs no request
   local hits = 0
@@ -339,7 +383,7 @@ local function run(w, fetch, o)
       -- A terminal task will not change again: `stable` cannot apply to it.
       if hits >= o.stable or task.done then return finish(w, task, o, satisfied) end
     end
-    local d = next_delay(w, o, delays, retry_after)
+    local d = next_delay(w, o, next_of, retry_after)
     event(json_mode and "info" or "debug", string.format("%s: poll %d, next in %s", w.label,
       w.polls, human(d)), { event = "poll", provider = task and task.provider,
       id = task and tostring(task.id), state = task and task.state, polls = w.polls, delay = d })
