@@ -8,6 +8,7 @@
 
 #include "child.h"
 #include "duration.h"
+#include "errors.h"
 #include "host.h"
 #include "log.h"
 #include "loop.h"
@@ -16,6 +17,7 @@
 #include "secrets.h"
 #include "signals.h"
 #include "simlaunch.h"
+#include "stackcheck.h"
 
 static const char usage_text[] =
   "usage: taskrun [options] SCRIPT.lua [args...]\n"
@@ -145,19 +147,69 @@ static int load_runbook(lua_State *L, const options *o) {
   return status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
 }
 
-static int check_only(const char *path) {
-  lua_State *L = luaL_newstate();
+/* [-0, +r] Calls taskrun.settings[fn](label, code, path) (stdlib/taskrun/settings.lua) in
+ * protected mode. Returns lua_pcall's status: LUA_OK with its `nres` results pushed (r = nres),
+ * or an error with the error value pushed (r = 1). */
+static int settings_call(lua_State *L, const char *fn, const char *label, const char *code,
+                         const char *path, int nres) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "taskrun.settings");
+  int status = lua_pcall(L, 1, 1, 0);
+  if (status != LUA_OK) return status;
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_pushstring(L, label);
+  lua_pushstring(L, code);   /* NULL pushes nil */
+  lua_pushstring(L, path);
+  return lua_pcall(L, 3, nres, 0);
+}
+
+/* [-0, +0] The settings pre-check of a run, before its first line: every setting missing for
+ * the providers the runbook uses, in one usage error (README: "Settings checked before
+ * anything starts"). Returns -1 to go on, or the exit code after reporting. */
+static int precheck(lua_State *L, const options *o) {
+  TR_STACK_BEGIN(L);
+  const char *label = o->code ? "(command line)" : o->script;
+  if (settings_call(L, "precheck", label, o->code, o->script, 0) == LUA_OK) {
+    TR_STACK_END(L, 0, 0);
+    return -1;
+  }
+  int err = lua_gettop(L);   /* tr_error_text wants an absolute index */
+  int code = tr_error_exit_code(L, err);
+  tr_log_report(tr_error_text(L, err), NULL);
+  lua_pop(L, 2);
+  TR_STACK_END(L, 0, 0);
+  return code;
+}
+
+/* --check: compiles the script, then lists the settings its providers lack as `file:line:
+ * message` (warnings when it builds explicit clients). Exit 1 for a syntax error, else 2 for a
+ * settings problem, else 0. Under --sim the simulator gives every setting: none is checked. */
+static int check_only(const options *o, const char *argv0) {
+  lua_State *L = tr_host_new(argv0, o->check, NULL, 0);
   if (!L) return TR_EXIT_ERROR;
-  int status = luaL_loadfile(L, path);
-  if (status != LUA_OK) tr_log_report(lua_tostring(L, -1), NULL);
+  int status = luaL_loadfile(L, o->check);
+  int code = status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
+  if (status != LUA_OK) {
+    tr_log_report(lua_tostring(L, -1), NULL);
+  } else if (!o->sim) {
+    if (settings_call(L, "check", o->check, NULL, o->check, 2) == LUA_OK) {
+      fputs(lua_tostring(L, -2), stderr);
+      if (lua_toboolean(L, -1)) code = TR_EXIT_USAGE;
+    } else {
+      tr_log_report(tr_error_text(L, lua_gettop(L)), NULL);
+      code = TR_EXIT_ERROR;
+    }
+  }
   lua_close(L);
-  return status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
+  return code;
 }
 
 static int run(const options *o, const char *argv0) {
   lua_State *L = tr_host_new(argv0, o->script ? o->script : "-e", o->args, o->nargs);
   if (!L) return TR_EXIT_ERROR;
   int code = load_runbook(L, o);
+  if (code < 0) code = precheck(L, o);
   if (code < 0) {
     for (int k = 0; k < o->nargs; k++) lua_pushstring(L, o->args[k]);
     code = tr_run_main(L, o->nargs, o->timeout, o->timeout_text);
@@ -173,7 +225,7 @@ int main(int argc, char **argv) {
   tr_output_init();
   int code = parse(argc, argv, &o);
   if (code >= 0) return tr_output_finish(code);
-  if (o.check) return check_only(o.check);
+  if (o.check) return check_only(&o, argv[0]);
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
