@@ -1,6 +1,7 @@
 /* The command line: taskrun [options] SCRIPT.lua [args...] */
 #include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,17 @@ static const char usage_text[] =
   "options:\n"
   "  -e CODE            run CODE as the runbook instead of a script file; the\n"
   "                     arguments after CODE are the runbook's\n"
-  "  --check SCRIPT     compile SCRIPT and report syntax errors; run nothing\n"
+  "  --check SCRIPT     compile SCRIPT and report syntax errors and the settings its\n"
+  "                     providers lack; run nothing (exit 1 syntax, 2 settings, 0 ok)\n"
   "  --timeout D        stop the whole run after D (e.g. 90s, 5m, 1h30m): exit 4\n"
   "  --log-level L      debug, info (default), warn or error\n"
   "  --log-format F     text (default) or json (one JSON object per line)\n"
   "  --quiet            print errors only\n"
   "  --sim              run against a local taskrun-sim started for this run\n"
+  "  --sim-scenario FILE  with --sim: the simulator's scenario file (taskrun-sim\n"
+  "                     --scenario)\n"
+  "  --sim-speed X      with --sim: the simulated tasks run X times faster (> 0)\n"
+  "  --sim-token-ttl D  with --sim: the tokens the simulator issues live D (e.g. 2s)\n"
   "  --version          print the version and exit\n"
   "  --help             print this help and exit\n"
   "\n"
@@ -53,6 +59,8 @@ typedef struct {
   const char *timeout_text;
   double timeout;
   int sim;
+  tr_sim_opts sim_opts;    /* --sim-scenario, --sim-speed, --sim-token-ttl */
+  char sim_ttl[64];        /* --sim-token-ttl as taskrun-sim reads it: milliseconds */
   char **args;
   int nargs;
 } options;
@@ -72,6 +80,23 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
   if (argv[*i][n] != '\0') return NULL;
   if (*i + 1 >= argc) { *bad = 1; return NULL; }
   return argv[++*i];
+}
+
+/* --sim-speed: a finite number above 0, as taskrun-sim's --speed reads it (strtod). */
+static int valid_speed(const char *v) {
+  char *end;
+  double x = strtod(v, &end);
+  return *v && !*end && isfinite(x) && x > 0;
+}
+
+/* --sim-scenario: a file we can read (its contents are for the simulator to judge). */
+static int readable_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  fgetc(f);   /* a directory opens, but reading it fails */
+  int ok = !ferror(f);
+  fclose(f);
+  return ok;
 }
 
 /* Returns -1 to go on, or an exit code. */
@@ -98,6 +123,26 @@ static int parse(int argc, char **argv, options *o) {
       break;
     }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
+    if ((v = option_value(argc, argv, &i, "--sim-scenario", &bad))) {
+      if (!readable_file(v)) return usage_error("cannot read --sim-scenario file \"%s\"", v);
+      o->sim_opts.scenario = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--sim-speed", &bad))) {
+      if (!valid_speed(v))
+        return usage_error("bad --sim-speed \"%s\": give a number above 0, like 10 or 0.5", v);
+      o->sim_opts.speed = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--sim-token-ttl", &bad))) {
+      double ttl;
+      /* taskrun-sim takes 1 ms to 1e12 ms */
+      if (tr_duration_parse(v, &ttl) != 0 || !(ttl >= 0.001 && ttl <= 1e9))
+        return usage_error("bad --sim-token-ttl \"%s\": give a duration like 1s, 2s or 1h", v);
+      snprintf(o->sim_ttl, sizeof o->sim_ttl, "%.17gms", ttl * 1000);
+      o->sim_opts.token_ttl = o->sim_ttl;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--timeout", &bad))) {
       if (tr_duration_parse(v, &o->timeout) != 0 || o->timeout <= 0)
         return usage_error("bad --timeout \"%s\": give a duration like 90s, 5m or 1h30m", v);
@@ -119,6 +164,8 @@ static int parse(int argc, char **argv, options *o) {
     return usage_error("unknown option %s", a);
   }
   tr_log_configure((tr_log_level)level, json, quiet);
+  if (!o->sim && (o->sim_opts.scenario || o->sim_opts.speed || o->sim_opts.token_ttl))
+    return usage_error("%s", "--sim-scenario, --sim-speed and --sim-token-ttl need --sim");
   if (o->check) return -1;
   if (!o->code) {
     if (i >= argc) return usage_error("%s", "no script given");
@@ -233,7 +280,7 @@ int main(int argc, char **argv) {
   }
   tr_signals_install();
   tr_sim_child sim = { 0 };
-  if (o.sim && (code = tr_sim_start(&sim, argv[0])) != 0) {
+  if (o.sim && (code = tr_sim_start(&sim, argv[0], &o.sim_opts)) != 0) {
     tr_loop_close();
     return code;
   }
