@@ -1,6 +1,6 @@
 -- The settings pre-check: before a runbook's first line runs, every provider it uses has its
 -- default client's settings checked, all problems in one message; and `taskrun --check`.
-local H = require("spec.support.harness")
+local H = require("harness")
 
 -- An environment where no provider has a single setting (the specs' own may have some).
 local EMPTY = {}

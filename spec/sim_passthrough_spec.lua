@@ -1,6 +1,6 @@
 -- taskrun --sim-scenario, --sim-speed and --sim-token-ttl: handed to the simulator --sim starts,
 -- and refused as usage errors (exit 2) before it starts.
-local H = require("spec.support.harness")
+local H = require("harness")
 
 -- Prints the simulator's own view of its configuration, and whether the scenario's task is there.
 local SHOW = [[
