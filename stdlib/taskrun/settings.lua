@@ -202,8 +202,8 @@ local function text_of(src, path)
 end
 
 -- The pre-check of a run: `label` is the chunk's name as messages give it (the script's path,
--- or "(command line)"), `src` its text or `path` its file. Logs the warnings; raises one usage error (exit 2)
--- naming every missing setting of the providers used without explicit clients.
+-- or "(command line)"), `src` its text or `path` its file. Logs the warnings; raises one usage
+-- error (exit 2) naming every missing setting of the providers used without explicit clients.
 function settings.precheck(label, src, path)
   src = text_of(src, path)
   if not src then return end
@@ -217,18 +217,15 @@ function settings.precheck(label, src, path)
       .. located(label, p):gsub(": warning: ", ": ", 1))
   end
   if #errors == 0 then return end
-  local lines, providers = {}, {}
-  for _, p in ipairs(errors) do
-    lines[#lines + 1] = located(label, p)
-    providers[#providers + 1] = p.provider
-  end
+  local lines = {}
+  for _, p in ipairs(errors) do lines[#lines + 1] = located(label, p) end
   error(core.error("usage", string.format("%d setting%s missing, nothing was run:\n%s",
     #errors, #errors == 1 and " is" or "s are", table.concat(lines, "\n")),
     { problems = lines }), 0)
 end
 
--- taskrun --check: the settings problems of `src` (or the file at `path`) as `label:line: message` lines (a warning
--- reads `label:line: warning: message`). Returns the text (empty when none) and whether any is
+-- taskrun --check: the settings problems of `src` (or the file at `path`) as `label:line:
+-- message` lines (a warning reads `label:line: warning: message`). Returns the text (empty when none) and whether any is
 -- an error (not a warning).
 function settings.check(label, src, path)
   src = text_of(src, path)
