@@ -225,8 +225,8 @@ function settings.precheck(label, src, path)
 end
 
 -- taskrun --check: the settings problems of `src` (or the file at `path`) as `label:line:
--- message` lines (a warning reads `label:line: warning: message`). Returns the text (empty when none) and whether any is
--- an error (not a warning).
+-- message` lines (a warning reads `label:line: warning: message`). Returns the text (empty
+-- when none) and whether any is an error (not a warning).
 function settings.check(label, src, path)
   src = text_of(src, path)
   local lines, failed = {}, false
