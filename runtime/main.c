@@ -1,6 +1,7 @@
 /* The command line: taskrun [options] SCRIPT.lua [args...] */
 #include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "child.h"
 #include "duration.h"
+#include "errors.h"
 #include "host.h"
 #include "log.h"
 #include "loop.h"
@@ -16,6 +18,7 @@
 #include "secrets.h"
 #include "signals.h"
 #include "simlaunch.h"
+#include "stackcheck.h"
 
 static const char usage_text[] =
   "usage: taskrun [options] SCRIPT.lua [args...]\n"
@@ -26,12 +29,17 @@ static const char usage_text[] =
   "options:\n"
   "  -e CODE            run CODE as the runbook instead of a script file; the\n"
   "                     arguments after CODE are the runbook's\n"
-  "  --check SCRIPT     compile SCRIPT and report syntax errors; run nothing\n"
+  "  --check SCRIPT     compile SCRIPT and report syntax errors and the settings its\n"
+  "                     providers lack; run nothing (exit 1 syntax, 2 settings, 0 ok)\n"
   "  --timeout D        stop the whole run after D (e.g. 90s, 5m, 1h30m): exit 4\n"
   "  --log-level L      debug, info (default), warn or error\n"
   "  --log-format F     text (default) or json (one JSON object per line)\n"
   "  --quiet            print errors only\n"
   "  --sim              run against a local taskrun-sim started for this run\n"
+  "  --sim-scenario FILE  with --sim: the simulator's scenario file (taskrun-sim\n"
+  "                     --scenario)\n"
+  "  --sim-speed X      with --sim: the simulated tasks run X times faster (> 0)\n"
+  "  --sim-token-ttl D  with --sim: the tokens the simulator issues live D (e.g. 2s)\n"
   "  --version          print the version and exit\n"
   "  --help             print this help and exit\n"
   "\n"
@@ -52,6 +60,8 @@ typedef struct {
   const char *timeout_text;
   double timeout;
   int sim;
+  tr_sim_opts sim_opts;    /* --sim-scenario, --sim-speed, --sim-token-ttl */
+  char sim_ttl[64];        /* --sim-token-ttl as taskrun-sim reads it: milliseconds */
   char **args;
   int nargs;
 } options;
@@ -71,6 +81,23 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
   if (argv[*i][n] != '\0') return NULL;
   if (*i + 1 >= argc) { *bad = 1; return NULL; }
   return argv[++*i];
+}
+
+/* --sim-speed: a finite number above 0, as taskrun-sim's --speed reads it (strtod). */
+static int valid_speed(const char *v) {
+  char *end;
+  double x = strtod(v, &end);
+  return *v && !*end && isfinite(x) && x > 0;
+}
+
+/* --sim-scenario: a file we can read (its contents are for the simulator to judge). */
+static int readable_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  fgetc(f);   /* a directory opens, but reading it fails */
+  int ok = !ferror(f);
+  fclose(f);
+  return ok;
 }
 
 /* Returns -1 to go on, or an exit code. */
@@ -97,6 +124,26 @@ static int parse(int argc, char **argv, options *o) {
       break;
     }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
+    if ((v = option_value(argc, argv, &i, "--sim-scenario", &bad))) {
+      if (!readable_file(v)) return usage_error("cannot read --sim-scenario file \"%s\"", v);
+      o->sim_opts.scenario = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--sim-speed", &bad))) {
+      if (!valid_speed(v))
+        return usage_error("bad --sim-speed \"%s\": give a number above 0, like 10 or 0.5", v);
+      o->sim_opts.speed = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--sim-token-ttl", &bad))) {
+      double ttl;
+      /* taskrun-sim takes 1 ms to 1e12 ms */
+      if (tr_duration_parse(v, &ttl) != 0 || !(ttl >= 0.001 && ttl <= 1e9))
+        return usage_error("bad --sim-token-ttl \"%s\": give a duration like 1s, 2s or 1h", v);
+      snprintf(o->sim_ttl, sizeof o->sim_ttl, "%.17gms", ttl * 1000);
+      o->sim_opts.token_ttl = o->sim_ttl;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--timeout", &bad))) {
       if (tr_duration_parse(v, &o->timeout) != 0 || o->timeout <= 0)
         return usage_error("bad --timeout \"%s\": give a duration like 90s, 5m or 1h30m", v);
@@ -118,6 +165,8 @@ static int parse(int argc, char **argv, options *o) {
     return usage_error("unknown option %s", a);
   }
   tr_log_configure((tr_log_level)level, json, quiet);
+  if (!o->sim && (o->sim_opts.scenario || o->sim_opts.speed || o->sim_opts.token_ttl))
+    return usage_error("%s", "--sim-scenario, --sim-speed and --sim-token-ttl need --sim");
   if (o->check) return -1;
   if (!o->code) {
     if (i >= argc) return usage_error("%s", "no script given");
@@ -146,19 +195,69 @@ static int load_runbook(lua_State *L, const options *o) {
   return status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
 }
 
-static int check_only(const char *path) {
-  lua_State *L = luaL_newstate();
+/* [-0, +r] Calls taskrun.settings[fn](label, code, path) (stdlib/taskrun/settings.lua) in
+ * protected mode. Returns lua_pcall's status: LUA_OK with its `nres` results pushed (r = nres),
+ * or an error with the error value pushed (r = 1). */
+static int settings_call(lua_State *L, const char *fn, const char *label, const char *code,
+                         const char *path, int nres) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "taskrun.settings");
+  int status = lua_pcall(L, 1, 1, 0);
+  if (status != LUA_OK) return status;
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_pushstring(L, label);
+  lua_pushstring(L, code);   /* NULL pushes nil */
+  lua_pushstring(L, path);
+  return lua_pcall(L, 3, nres, 0);
+}
+
+/* [-0, +0] The settings pre-check of a run, before its first line: every setting missing for
+ * the providers the runbook uses, in one usage error (README: "Settings checked before
+ * anything starts"). Returns -1 to go on, or the exit code after reporting. */
+static int precheck(lua_State *L, const options *o) {
+  TR_STACK_BEGIN(L);
+  const char *label = o->code ? "(command line)" : o->script;
+  if (settings_call(L, "precheck", label, o->code, o->script, 0) == LUA_OK) {
+    TR_STACK_END(L, 0, 0);
+    return -1;
+  }
+  int err = lua_gettop(L);   /* tr_error_text wants an absolute index */
+  int code = tr_error_exit_code(L, err);
+  tr_log_report(tr_error_text(L, err), NULL);
+  lua_pop(L, 2);
+  TR_STACK_END(L, 0, 0);
+  return code;
+}
+
+/* --check: compiles the script, then lists the settings its providers lack as `file:line:
+ * message` (warnings when it builds explicit clients). Exit 1 for a syntax error, else 2 for a
+ * settings problem, else 0. Under --sim the simulator gives every setting: none is checked. */
+static int check_only(const options *o, const char *argv0) {
+  lua_State *L = tr_host_new(argv0, o->check, NULL, 0);
   if (!L) return TR_EXIT_ERROR;
-  int status = luaL_loadfile(L, path);
-  if (status != LUA_OK) tr_log_report(lua_tostring(L, -1), NULL);
+  int status = luaL_loadfile(L, o->check);
+  int code = status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
+  if (status != LUA_OK) {
+    tr_log_report(lua_tostring(L, -1), NULL);
+  } else if (!o->sim) {
+    if (settings_call(L, "check", o->check, NULL, o->check, 2) == LUA_OK) {
+      fputs(lua_tostring(L, -2), stderr);
+      if (lua_toboolean(L, -1)) code = TR_EXIT_USAGE;
+    } else {
+      tr_log_report(tr_error_text(L, lua_gettop(L)), NULL);
+      code = TR_EXIT_ERROR;
+    }
+  }
   lua_close(L);
-  return status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
+  return code;
 }
 
 static int run(const options *o, const char *argv0) {
   lua_State *L = tr_host_new(argv0, o->script ? o->script : "-e", o->args, o->nargs);
   if (!L) return TR_EXIT_ERROR;
   int code = load_runbook(L, o);
+  if (code < 0) code = precheck(L, o);
   if (code < 0) {
     for (int k = 0; k < o->nargs; k++) lua_pushstring(L, o->args[k]);
     code = tr_run_main(L, o->nargs, o->timeout, o->timeout_text);
@@ -174,7 +273,7 @@ int main(int argc, char **argv) {
   tr_output_init();
   int code = parse(argc, argv, &o);
   if (code >= 0) return tr_output_finish(code);
-  if (o.check) return check_only(o.check);
+  if (o.check) return check_only(&o, argv[0]);
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
@@ -182,7 +281,7 @@ int main(int argc, char **argv) {
   }
   tr_signals_install();
   tr_sim_child sim = { 0 };
-  if (o.sim && (code = tr_sim_start(&sim, argv[0])) != 0) {
+  if (o.sim && (code = tr_sim_start(&sim, argv[0], &o.sim_opts)) != 0) {
     tr_loop_close();
     return code;
   }

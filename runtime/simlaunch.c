@@ -59,8 +59,8 @@ static void sim_path(char *out, size_t n) {
   snprintf(out, n, "taskrun-sim");
 }
 
-/* Reads the URL the simulator prints. Returns 0, -1 when it did not start, or the signal that
- * came meanwhile. */
+/* Reads the URL the simulator prints. Returns 0, -1 when it did not start, -2 when it closed
+ * its stdout first (it exited), or the signal that came meanwhile. */
 static int read_url(int fd, char *url, size_t n) {
   size_t used = 0;
   while (used < n - 1) {
@@ -70,7 +70,8 @@ static int read_url(int fd, char *url, size_t n) {
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return -1;
     ssize_t got = read(fd, url + used, 1);
-    if (got <= 0) return -1;
+    if (got == 0) return -2;
+    if (got < 0) return -1;
     if (url[used] == '\n') break;
     used++;
   }
@@ -85,10 +86,24 @@ static void stop_at_exit(void) {
   if (running) tr_sim_stop(running);
 }
 
-int tr_sim_start(tr_sim_child *sim, const char *argv0) {
+/* The simulator's exit status, when it ended while starting; -1 when it did not end. */
+static int exited_with(pid_t pid) {
+  int status;
+  pid_t got;
+  while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+  return got == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int tr_sim_start(tr_sim_child *sim, const char *argv0, const tr_sim_opts *opts) {
   char path[PATH_MAX + 16], url[256];
   int fds[2];
   sim_path(path, sizeof path);
+  const char *argv[16] = { "taskrun-sim", "--host", "127.0.0.1", "--port", "0" };
+  int argc = 5;
+  if (opts->scenario) { argv[argc++] = "--scenario"; argv[argc++] = opts->scenario; }
+  if (opts->speed) { argv[argc++] = "--speed"; argv[argc++] = opts->speed; }
+  if (opts->token_ttl) { argv[argc++] = "--token-ttl"; argv[argc++] = opts->token_ttl; }
+  argv[argc] = NULL;
   if (pipe(fds) < 0) return TR_EXIT_ERROR;
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -105,7 +120,7 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
       int null = open("/dev/null", O_WRONLY);
       if (null >= 0) dup2(null, STDERR_FILENO);
     }
-    execlp(path, "taskrun-sim", "--host", "127.0.0.1", "--port", "0", (char *)NULL);
+    execvp(path, (char *const *)argv);
     fprintf(stderr, "taskrun: cannot run %s: %s\n", path, strerror(errno));
     _exit(127);
   }
@@ -124,6 +139,18 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0) {
     tr_log_report(msg, NULL);
     tr_sim_stop(sim);
     return 128 + got;
+  }
+  if (got == -2 && opts->scenario && exited_with(pid) == 2) {
+    /* taskrun-sim's usage exit: the scenario file is the one option it can refuse */
+    char msg[PATH_MAX + 160];
+    snprintf(msg, sizeof msg, "--sim: taskrun-sim refused --sim-scenario %s (run taskrun-sim "
+             "--scenario %s to see why)", opts->scenario, opts->scenario);
+    tr_log_report(msg, NULL);
+    sim->pid = 0;
+    close(sim->out);
+    tr_signals_watch_child(0);
+    running = NULL;
+    return TR_EXIT_USAGE;
   }
   if (got != 0) {
     tr_log_report("--sim: taskrun-sim did not start (is it built? run make)", NULL);

@@ -109,7 +109,8 @@ describe("settings problems", function()
   end)
 
   it("refuses a client with one usage error naming every missing variable; exit 2", function()
-    local r = H.run({ script = "taskrun.bluexp.restore_jobs()",
+    -- taskrun["bluexp"]: unseen by the settings pre-check (settings_spec), so the client answers
+    local r = H.run({ script = 'taskrun["bluexp"].restore_jobs()',
       env = { BLUEXP_URL = "http://127.0.0.1:1", BLUEXP_TOKEN = "tok-x9",
               BLUEXP_ACCOUNT_ID = false, BLUEXP_AGENT_ID = false } })
     assert.are.equal(2, r.code)

@@ -262,3 +262,27 @@ describe("taskrun --sim", function()
     assert.is_false(sim_left(pid), "taskrun-sim " .. pid .. " is still there")
   end)
 end)
+
+describe("scripts/restore_then_mount.lua under --sim", function()
+  it("takes the obtained-token path and renews tokens during the run (--log-level debug)",
+    function()
+      -- 2 s tokens are renewed after 1.5 s: the restore and the mount each outlive that.
+      local r = H.run({ flags = { "--sim", "--sim-token-ttl", "2s", "--log-level", "debug" },
+                        script_path = "scripts/restore_then_mount.lua" })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("^restore job [%x-]+: COMPLETED\nmount task 1: STATE_FINISHED", r.stdout)
+      in_order(r.stderr, {
+        literal("DEBUG bluexp: token obtained from BLUEXP_REFRESH_TOKEN: expires in 2s, "
+          .. "renewed after 1.5s"),
+        "restoring volume vol1",
+        literal("DEBUG redpanda: token obtained from REDPANDA_CLIENT_ID: expires in 2s, "
+          .. "renewed after 1.5s"),
+        "mounting topic orders",
+      })
+      assert.matches("DEBUG %a+: token renewed from [%u_]+: expires in 2s", r.stderr)
+      -- the credentials --sim gave are never shown
+      for _, secret in ipairs({ "sim-redpanda-secret", "sim-bluexp-refresh" }) do
+        assert.is_nil(r.stderr:find(secret, 1, true), r.stderr)
+      end
+    end)
+end)

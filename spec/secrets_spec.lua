@@ -190,12 +190,14 @@ describe("tokens in output", function()
 
   it("under --sim at debug level, where the simulator's log joins stderr, no token appears",
     function()
+    -- --sim's obtained flow: the runbook revokes the tokens and changes the credentials to get
+    -- its 401s; the simulator's static tokens must not show either
+    local sim_tokens = H.sim_env({ url = "" })
     local r = H.run({ flags = { "--sim", "--log-level", "debug" }, script = RUNBOOK,
                       env = { WRONG_TOKEN = WRONG } })
     assert_walked(r, true)
     -- the simulator's own log is there too
     assert.matches("taskrun-sim: listening on", r.stderr, 1, true)
-    local sim_tokens = H.sim_env({ url = "" })
     local known = { REDPANDA_TOKEN = sim_tokens.REDPANDA_TOKEN,
                     KEYCARD_TOKEN = sim_tokens.KEYCARD_TOKEN, ASTRA_TOKEN = sim_tokens.ASTRA_TOKEN,
                     BLUEXP_TOKEN = sim_tokens.BLUEXP_TOKEN, WRONG = WRONG,
@@ -444,5 +446,204 @@ describe("every output path", function()
     assert.matches('taskrun: usage: http: bad URL "http://***@[::1/"', r.stderr, 1, true)
     assert.is_nil(r.stdout:find("SECRET", 1, true), r.stdout)
     assert.is_nil(r.stderr:find("SECRET", 1, true), r.stderr)
+  end)
+end)
+
+-- Obtained credentials: client secrets, refresh tokens, and the access tokens the simulator
+-- issues. The issued tokens are random and the simulator's admin API never shows one, so the
+-- runbook captures them itself: it wraps taskrun.http.request (the one function every provider
+-- and token request goes through), and writes every Bearer token taskrun sends and every
+-- access_token a token endpoint answers to the file CAPTURE, raw (a file the runbook opens is
+-- no output of taskrun's: nothing there is redacted). It then prints and logs each token (it
+-- must read [REDACTED]), gets tokens renewed (1 s lifetimes, and a revocation: a 401 renewed),
+-- provokes a 401 from each token endpoint with a wrong secret, and saves the simulator's
+-- request log to REQUESTS, raw too. The spec looks for every secret and every captured token
+-- in stdout, stderr (debug text or JSON logs, the simulator's log under --sim) and that log.
+local OBTAINING = [[
+local http = require("taskrun.http")
+local json = require("taskrun.json")
+local base = os.getenv("TASKRUN_SIM_URL")
+local capture = assert(io.open(os.getenv("CAPTURE"), "w"))
+local seen, count = {}, { redpanda = 0, keycard = 0, bluexp = 0 }
+local function keep(p, token)
+  if token and not seen[token] then
+    seen[token] = true
+    if count[p] then count[p] = count[p] + 1 end
+    capture:write(p, " ", token, "\n")
+    capture:flush()
+  end
+end
+local request = http.request
+http.request = function(opts)
+  local res = request(opts)
+  local p = (opts.url:match("/(%a+)/oauth/token") or (opts.url:find("service-account-token",
+    1, true) and "keycard"))
+  local auth = opts.headers and opts.headers.Authorization
+  if not p and auth then
+    p = opts.url:find("mount-tasks", 1, true) and "redpanda"
+      or opts.url:find("/zones/", 1, true) and "keycard" or "bluexp"
+    keep(p, auth:match("^Bearer (.+)"))
+  end
+  if p and res.status == 200 and opts.method == "POST" and not auth then
+    keep(p, res:json().access_token)
+  elseif p and res.status == 200 and opts.url:find("service-account-token", 1, true) then
+    keep(p, res:json().access_token)
+  end
+  return res
+end
+
+local calls = {
+  redpanda = function() return #taskrun.redpanda.mount_tasks() end,
+  keycard = function() return taskrun.keycard.catalog_task("z1", "nosuchtask") end,
+  bluexp = function() return #taskrun.bluexp.restore_jobs() end,
+}
+local function call(p) local ok, res = pcall(calls[p]) print(p, ok, tostring(res)) end
+
+-- Until every provider has had a token renewed (a second token): 1 s lifetimes.
+for _, p in ipairs({ "redpanda", "keycard", "bluexp" }) do
+  local n = 0
+  repeat
+    call(p)
+    n = n + 1
+    assert(n < 200, p .. ": no renewal")
+    if count[p] < 2 then taskrun.sleep("200ms") end
+  until count[p] >= 2
+end
+-- Revoked mid-run: the next request is refused (401), the token renewed, the request repeated.
+http.request({ method = "DELETE", url = base .. "/_sim/tokens" })
+for p in pairs(calls) do call(p) end
+
+-- Each token taskrun obtained, printed and logged by the runbook: redacted.
+for token in pairs(seen) do
+  print("token: " .. token)
+  io.stderr:write("token: ", token, "\n")
+  taskrun.log.info("token", { value = token, text = "Bearer " .. token })
+end
+
+-- Wrong credentials: a 401 from each token endpoint, kind auth, its message free of them.
+local wrong = {
+  redpanda = { client_id = "sim-redpanda-client", client_secret = os.getenv("WRONG_SECRET") },
+  keycard = { client_id = "sim-keycard-client", client_secret = os.getenv("WRONG_SECRET") },
+  bluexp = { refresh_token = os.getenv("WRONG_REFRESH") },
+}
+for p, opts in pairs(wrong) do
+  local ok, err = pcall(function()
+    local c = taskrun[p].client(opts)
+    if p == "redpanda" then return c:mount_tasks() end
+    if p == "keycard" then return c:catalog_task("z1", "nosuchtask") end
+    return c:restore_jobs()
+  end)
+  print(p .. " wrong", ok, tostring(err))
+  taskrun.log.warn("wrong credentials", { error = tostring(err), message = err.message })
+end
+
+local out = assert(io.open(os.getenv("REQUESTS"), "w"))
+out:write(request({ url = base .. "/_sim/requests" }).body)
+out:close()
+capture:close()
+print("captured", count.redpanda, count.keycard, count.bluexp)
+-- the last word: an uncaught auth error, so the error report is covered too
+taskrun.bluexp.client(wrong.bluexp):restore_jobs()
+]]
+
+-- The credentials the runbook above is given (--sim's own, sim/README.md), and its wrong ones.
+local OBTAINED_SECRETS = {
+  REDPANDA_CLIENT_SECRET = "sim-redpanda-secret", KEYCARD_CLIENT_SECRET = "sim-keycard-secret",
+  BLUEXP_REFRESH_TOKEN = "sim-bluexp-refresh",
+  KEYCARD_BASIC = "c2ltLWtleWNhcmQtY2xpZW50OnNpbS1rZXljYXJkLXNlY3JldA==",
+  WRONG_SECRET = "wrong-XYZZY-cs-4711", WRONG_REFRESH = "wrong-XYZZY-rt-0815",
+}
+
+-- The tokens the runbook captured, by name: { ["redpanda token 1"] = token, ... }.
+local function captured(path)
+  local tokens, per = {}, {}
+  for line in io.lines(path) do
+    local p, token = line:match("^(%a+) (.+)$")
+    per[p] = (per[p] or 0) + 1
+    tokens[p .. " token " .. per[p]] = token
+  end
+  return tokens, per
+end
+
+local function assert_obtaining_walked(r, per)
+  assert.are.equal(5, r.code, r.stderr)
+  -- at least two tokens each (one renewed) and, after the revocation, one more
+  for _, p in ipairs({ "redpanda", "keycard", "bluexp" }) do
+    assert.is_true((per[p] or 0) >= 3, p .. " tokens captured: " .. tostring(per[p]))
+    assert.matches(p .. " wrong\tfalse\tauth: ", r.stdout, 1, true)
+  end
+  assert.matches("\ntoken: [REDACTED]\n", "\n" .. r.stdout, 1, true)
+  assert.is_nil(r.stdout:find("\ntoken: [^[]"), r.stdout)
+end
+
+local function obtaining_env(extra)
+  local env = { WRONG_SECRET = OBTAINED_SECRETS.WRONG_SECRET,
+                WRONG_REFRESH = OBTAINED_SECRETS.WRONG_REFRESH,
+                CAPTURE = os.tmpname(), REQUESTS = os.tmpname() }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
+describe("obtained credentials in output", function()
+  it("under --sim at debug level: no client secret, refresh token or issued token appears in "
+    .. "stdout, stderr (the simulator's log too) or the simulator's request log", function()
+    local env = obtaining_env()
+    local r = H.run({ flags = { "--sim", "--sim-token-ttl", "1s", "--log-level", "debug" },
+                      script = OBTAINING, env = env })
+    local tokens, per = captured(env.CAPTURE)
+    local requests = H.read_file(env.REQUESTS)
+    os.remove(env.CAPTURE)
+    os.remove(env.REQUESTS)
+    assert_obtaining_walked(r, per)
+    -- debug says when a token was obtained and renewed, and the simulator logged too
+    assert.matches("DEBUG redpanda: token renewed from REDPANDA_CLIENT_ID", r.stderr, 1, true)
+    assert.matches("DEBUG bluexp: the token was refused (401); renewing it", r.stderr, 1, true)
+    assert.matches("taskrun-sim: listening on", r.stderr, 1, true)
+    -- the request log holds the token requests (their secrets masked) and requests with tokens
+    assert.matches("redpanda-auth", requests, 1, true)
+    assert.matches("keycard-auth", requests, 1, true)
+    assert.matches("bluexp-auth", requests, 1, true)
+    for where, text in pairs({ stdout = r.stdout, stderr = r.stderr,
+                               ["the simulator's request log"] = requests }) do
+      assert_no_form(OBTAINED_SECRETS, where, text)
+      assert_no_form(tokens, where, text)
+      assert.is_nil(text:find("XYZZY", 1, true), "a piece of a wrong secret in " .. where)
+    end
+  end)
+
+  it("in JSON logs at debug level and in the simulator's --request-log file", function()
+    local reqlog = os.tmpname()
+    local sim = H.start_sim({ "--token-ttl", "1s", "--request-log", reqlog })
+    local env = obtaining_env({
+      TASKRUN_SIM_URL = sim.url, REDPANDA_DATAPLANE_URL = sim.url, KEYCARD_API_URL = sim.url,
+      ASTRA_URL = sim.url, BLUEXP_URL = sim.url,
+      REDPANDA_CLIENT_ID = "sim-redpanda-client",
+      REDPANDA_CLIENT_SECRET = OBTAINED_SECRETS.REDPANDA_CLIENT_SECRET,
+      REDPANDA_AUTH_URL = sim.url .. "/redpanda/oauth/token",
+      KEYCARD_CLIENT_ID = "sim-keycard-client",
+      KEYCARD_CLIENT_SECRET = OBTAINED_SECRETS.KEYCARD_CLIENT_SECRET,
+      BLUEXP_REFRESH_TOKEN = OBTAINED_SECRETS.BLUEXP_REFRESH_TOKEN,
+      BLUEXP_AUTH_URL = sim.url .. "/bluexp/oauth/token",
+      BLUEXP_ACCOUNT_ID = "account-sim00001", BLUEXP_AGENT_ID = "simAgent0001clients",
+      REDPANDA_TOKEN = false, KEYCARD_TOKEN = false, BLUEXP_TOKEN = false,
+    })
+    local ok, r = pcall(H.run, { flags = { "--log-level", "debug", "--log-format", "json" },
+                                 script = OBTAINING, env = env })
+    local sim_result = sim.stop()
+    assert(ok, r)
+    local tokens, per = captured(env.CAPTURE)
+    local file = H.read_file(reqlog)
+    os.remove(env.CAPTURE)
+    os.remove(env.REQUESTS)
+    os.remove(reqlog)
+    assert_obtaining_walked(r, per)
+    assert.matches('"msg":"keycard: token renewed from KEYCARD_CLIENT_ID', r.stderr, 1, true)
+    assert.matches("bluexp-auth", file, 1, true)
+    for where, text in pairs({ stdout = r.stdout, stderr = r.stderr, ["--request-log"] = file,
+                               ["the simulator's stderr"] = sim_result.stderr }) do
+      assert_no_form(OBTAINED_SECRETS, where, text)
+      assert_no_form(tokens, where, text)
+      assert.is_nil(text:find("XYZZY", 1, true), "a piece of a wrong secret in " .. where)
+    end
   end)
 end)
