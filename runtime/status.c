@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static struct {
@@ -41,30 +42,15 @@ void tr_status_term_size(int *rows, int *cols) {
 
 /* ---- what gets written ---- */
 
-typedef struct { char *p; size_t n, cap; int failed; } sbuf;
-
-static void add(sbuf *b, const char *s, size_t len) {
-  if (b->failed) return;
-  if (b->n + len > b->cap) {
-    size_t cap = (b->n + len) * 2 + 64;
-    char *p = realloc(b->p, cap);
-    if (!p) { b->failed = 1; return; }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-}
-
-static void add_erase(sbuf *b) {
-  add(b, "\r", 1);
-  for (size_t i = 1; i < st.drawn; i++) add(b, "\033[A", 3);
-  add(b, "\033[J", 3);
+static void add_erase(tr_buf *b) {
+  tr_buf_put(b, "\r", 1);
+  for (size_t i = 1; i < st.drawn; i++) tr_buf_put(b, "\033[A", 3);
+  tr_buf_put(b, "\033[J", 3);
 }
 
 /* Escape sequences take no columns, nor do UTF-8 continuation bytes. A line cut inside a colour
  * gets a reset, so the colour does not run on into the next log line. */
-static void add_cut(sbuf *b, const char *s, int width) {
+static void add_cut(tr_buf *b, const char *s, int width) {
   int used = 0, styled = 0;
   const char *p = s;
   while (*p) {
@@ -73,30 +59,30 @@ static void add_cut(sbuf *b, const char *s, int width) {
       const char *q = p + 2;
       while (*q && (*q < 0x40 || *q > 0x7e)) q++;
       if (*q) q++;
-      add(b, p, (size_t)(q - p));
+      tr_buf_put(b, p, (size_t)(q - p));
       styled = 1;
       p = q;
       continue;
     }
     if ((c & 0xc0) != 0x80 && used++ == width) break;
     /* A stray control character would move the cursor and spoil the erase. */
-    add(b, c < 0x20 || c == 0x7f ? "?" : p, 1);
+    tr_buf_put(b, c < 0x20 || c == 0x7f ? "?" : p, 1);
     p++;
   }
-  if (*p && styled) add(b, "\033[0m", 4);
+  if (*p && styled) tr_buf_put(b, "\033[0m", 4);
 }
 
-static void add_lines(sbuf *b) {
+static void add_lines(tr_buf *b) {
   int rows, cols;
   tr_status_term_size(&rows, &cols);
   for (size_t i = 0; i < st.n; i++) {
-    if (i) add(b, "\n", 1);
+    if (i) tr_buf_put(b, "\n", 1);
     add_cut(b, st.lines[i], cols > 1 ? cols - 1 : 1);
   }
   st.drawn = st.n;
 }
 
-static void flush(sbuf *b) {
+static void flush(tr_buf *b) {
   if (!b->failed && b->n) fwrite(b->p, 1, b->n, stderr);
   fflush(stderr);
   free(b->p);
@@ -122,7 +108,7 @@ void tr_status_set(const char *const *lines, size_t n) {
       if ((st.lines[st.n] = tr_redact(lines[i], strlen(lines[i]), NULL))) st.n++;
   }
   if (!st.at_exit) st.at_exit = atexit(erase_at_exit) == 0;
-  sbuf b = { 0 };
+  tr_buf b = { 0 };
   if (st.drawn) add_erase(&b);
   st.drawn = 0;
   if (st.n) add_lines(&b);
@@ -131,7 +117,7 @@ void tr_status_set(const char *const *lines, size_t n) {
 
 void tr_status_hide(void) {
   if (!st.drawn) return;
-  sbuf b = { 0 };
+  tr_buf b = { 0 };
   add_erase(&b);
   st.drawn = 0;
   flush(&b);
@@ -139,7 +125,7 @@ void tr_status_hide(void) {
 
 void tr_status_show(void) {
   if (st.drawn || !st.n) return;
-  sbuf b = { 0 };
+  tr_buf b = { 0 };
   add_lines(&b);
   flush(&b);
 }

@@ -3,16 +3,8 @@
 -- the wrong task, a hang or a message the size of the input.
 local H = require("harness")
 
-local function run(script, opts)
-  return H.run_sim("local redpanda, keycard, astra, bluexp = taskrun.redpanda, taskrun.keycard, "
-    .. "taskrun.astra, taskrun.bluexp\n" .. script, opts)
-end
-
-local function ok(script, opts)
-  local r = run(script, opts)
-  assert.are.equal(0, r.code, r.stderr)
-  return r.stdout, r
-end
+local run, ok = H.sim_runners("local redpanda, keycard, astra, bluexp = taskrun.redpanda, "
+  .. "taskrun.keycard, taskrun.astra, taskrun.bluexp\n")
 
 -- Every call that reads a vendor body, with the bodies each must refuse: the simulator answers
 -- `body` (status 200, or `status`) to the call's first request. A call may take a body others

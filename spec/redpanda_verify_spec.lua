@@ -22,15 +22,7 @@ local function task(id, kind, names, steps)
 end
 ]]
 
-local function run(script, opts)
-  return H.run_sim(PRELUDE .. script, opts)
-end
-
-local function ok(script, opts)
-  local r = run(script, opts)
-  assert.are.equal(0, r.code, r.stderr)
-  return r.stdout, r
-end
+local run, ok = H.sim_runners(PRELUDE)
 
 describe("a Redpanda mount task gone after an early state", function()
   it("is succeeded when the topic list has its topics, the message saying so", function()

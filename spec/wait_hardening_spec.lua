@@ -3,22 +3,7 @@
 -- the run's own --timeout (exit 4 and its message), not by a clock in the spec.
 local H = require("harness")
 
-local JOBS_PATH = '"/account/account-sim00001/providers/cloudmanager_cbs/api/v1/job/*"'
-
-local function run(script, opts)
-  return H.run_sim("local bluexp, redpanda = taskrun.bluexp, taskrun.redpanda\n"
-    .. "local http = taskrun.http\n"
-    .. "local JOBS = " .. JOBS_PATH .. "\n"
-    .. "local fast = { interval = 0.05, max_interval = 0.2 }\n"
-    .. "local function with(t) local o = {} for k, v in pairs(fast) do o[k] = v end "
-    .. "for k, v in pairs(t) do o[k] = v end return o end\n" .. script, opts)
-end
-
-local function ok(script, opts)
-  local r = run(script, opts)
-  assert.are.equal(0, r.code, r.stderr)
-  return r.stdout, r
-end
+local run, ok = H.sim_runners(H.WAIT_PRELUDE)
 
 local job = [[sim.task({ provider = "bluexp", mode = "poll", steps = %s })]]
 

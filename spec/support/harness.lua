@@ -167,4 +167,28 @@ function H.run_sim(script, opts)
   return H.run(opts)
 end
 
+-- The pair of runners a simulator spec file uses: run(script, opts) runs `prelude` then script
+-- under --sim; ok(script, opts) also asserts exit 0 and returns stdout and the result.
+function H.sim_runners(prelude)
+  local assert = require("luassert")
+  local function run(script, opts)
+    return H.run_sim(prelude .. script, opts)
+  end
+  local function ok(script, opts)
+    local r = run(script, opts)
+    assert.are.equal(0, r.code, r.stderr)
+    return r.stdout, r
+  end
+  return run, ok
+end
+
+-- The prelude of the wait specs: BlueXP and Redpanda, the job path faults match, fast
+-- intervals and with(t), fast's options with t's on top.
+H.WAIT_PRELUDE = "local bluexp, redpanda = taskrun.bluexp, taskrun.redpanda\n"
+  .. "local http = taskrun.http\n"
+  .. 'local JOBS = "/account/account-sim00001/providers/cloudmanager_cbs/api/v1/job/*"\n'
+  .. "local fast = { interval = 0.05, max_interval = 0.2 }\n"
+  .. "local function with(t) local o = {} for k, v in pairs(fast) do o[k] = v end "
+  .. "for k, v in pairs(t) do o[k] = v end return o end\n"
+
 return H
