@@ -69,8 +69,8 @@ typedef struct {
 
   /* Begins a run of `key` (the caller holds its key lock): resumes its unfinished run (running,
    * interrupted, in-doubt) with attempt + 1, or, when it has none or `fresh` is set (marking the
-   * unfinished one abandoned), inserts a new one with attempt 1. Fills *out (id, key, attempt, ...);
-   * *resumed tells which. */
+   * unfinished one abandoned), inserts a new one with attempt 1. Fills *out (id, key,
+   * attempt, ...); *resumed tells which. */
   int (*run_begin)(tr_journal *j, const char *key, const char *script, const char *args_json,
                    int fresh, long long pid, const char *host, tr_journal_run *out, int *resumed);
   /* Records the run's end: one of the TR_RUN_* statuses and the exit code. */
@@ -94,7 +94,8 @@ typedef struct {
   /* Reads one step. Returns 1 when there is none. */
   int (*step_get)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                   tr_journal_step *out);
-  /* Calls cb for each step of the run in the order they started, until cb returns non-zero. */
+  /* Calls cb for each step of the run in the order they first started, until cb returns
+   * non-zero. */
   int (*steps_list)(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud);
 } tr_journal_ops;
 

@@ -217,7 +217,8 @@ static void read_holder(int fd, tr_journal_holder *holder) {
   char buf[64] = { 0 };
   holder->pid = 0;
   holder->started = 0;
-  if (pread(fd, buf, sizeof buf - 1, 0) > 0) sscanf(buf, "%lld %lf", &holder->pid, &holder->started);
+  if (pread(fd, buf, sizeof buf - 1, 0) > 0)
+    sscanf(buf, "%lld %lf", &holder->pid, &holder->started);
 }
 
 static int sq_lock(tr_journal *j, const char *name, double wait, tr_journal_holder *holder) {
@@ -339,9 +340,10 @@ static int sq_run_begin(tr_journal *j, const char *key, const char *script, cons
                     "insert a run");
   }
   if (rc < 0) goto rollback;
-  rc = one_run(j, *resumed ? prepare(j, "SELECT " RUN_COLS " FROM runs WHERE id = ?1", "s", last.id)
-                           : prepare(j, "SELECT " RUN_COLS " FROM runs WHERE id = ?1", "i",
-                                     (long long)sqlite3_last_insert_rowid(j->db)), out);
+  const char *one = "SELECT " RUN_COLS " FROM runs WHERE id = ?1";
+  rc = one_run(j, *resumed ? prepare(j, one, "s", last.id)
+                           : prepare(j, one, "i", (long long)sqlite3_last_insert_rowid(j->db)),
+               out);
   if (rc != 0) goto rollback;
   tr_journal_run_free(&last);
   return exec(j, "COMMIT");
@@ -384,8 +386,8 @@ static int sq_run_get(tr_journal *j, const char *ref, tr_journal_run *out) {
 
 static int sq_prune(tr_journal *j, double before, long long *removed) {
   *removed = 0;
-  int rc = run_stmt(j, prepare(j, "DELETE FROM runs WHERE status IN (?1, ?2) AND ended < ?3", "ssd",
-                               TR_RUN_FINISHED, TR_RUN_FAILED, before), "prune");
+  int rc = run_stmt(j, prepare(j, "DELETE FROM runs WHERE status IN (?1, ?2) AND ended < ?3",
+                               "ssd", TR_RUN_FINISHED, TR_RUN_FAILED, before), "prune");
   if (rc == 0) *removed = sqlite3_changes(j->db);
   return rc;
 }
@@ -406,9 +408,9 @@ static int step_end(tr_journal *j, const char *run_id, const char *step_key, lon
                     const char *state, const char *result, const char *error,
                     const char *created_id) {
   int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = ?6, "
-                               "error = ?7, created_id = coalesce(?8, created_id) WHERE run_id = ?1"
-                               " AND step_key = ?2 AND seq = ?3", "ssisdsss", run_id, step_key,
-                               seq, state, now(), result, error, created_id),
+                               "error = ?7, created_id = coalesce(?8, created_id) "
+                               "WHERE run_id = ?1 AND step_key = ?2 AND seq = ?3", "ssisdsss",
+                               run_id, step_key, seq, state, now(), result, error, created_id),
                     "record a step's end");
   if (rc == 0 && sqlite3_changes(j->db) == 0)
     return fail(j, "journal: step %s #%lld of run %s was never started", step_key, seq, run_id);
@@ -452,7 +454,7 @@ static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, 
 
 static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud) {
   sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY "
-                             "started, rowid", "s", run_id);
+                             "rowid", "s", run_id);
   if (!st) return -1;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

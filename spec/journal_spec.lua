@@ -99,7 +99,9 @@ describe("the state directory", function()
     assert.are.equal(0, r.code, r.stderr)
     assert.is_true(exists(home .. "/.local/state/taskrun/journal.db"))
     assert.are.equal("700", mode_of(home .. "/.local/state/taskrun"))
-    r = H.run({ script_path = script, env = { TASKRUN_STATE_DIR = env_dir, XDG_STATE_HOME = xdg } })
+    r = H.run({ script_path = script,
+                env = { TASKRUN_STATE_DIR = env_dir, XDG_STATE_HOME = xdg } })
+    assert.are.equal(0, r.code, r.stderr)
     assert.is_true(exists(env_dir .. "/journal.db"))
     r = H.run({ script_path = script, flags = { "--state-dir", flag },
                 env = { TASKRUN_STATE_DIR = env_dir } })
