@@ -238,6 +238,12 @@ void tr_durable_push_run(lua_State *L) {
   lua_pop(L, 1);
 }
 
+tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id) {
+  *ops = d.ops;
+  *run_id = d.run.id;
+  return d.run.id ? d.j : NULL;
+}
+
 int tr_durable_end(int code, int deadline_fired) {
   if (!d.j) return code;
   if (d.run.id) {

@@ -41,6 +41,10 @@ int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, 
 /* [-0, +0, m] Sets taskrun.run = { id =, resumed =, attempt = } in the runbook's state. */
 void tr_durable_push_run(lua_State *L);
 
+/* The journal of the run in progress and the run's journal id, for what records steps; NULL
+ * (and *run_id NULL) when the run is not journaled. */
+tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id);
+
 /* After the run: records how it ended (interrupted when the code is 130 or 143, or when the
  * --timeout deadline ended it) and releases the locks. Returns `code`, or 1 when the end
  * could not be recorded. */
