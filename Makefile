@@ -19,7 +19,7 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
-PKGS := lua5.4 libcurl
+PKGS := lua5.4 libcurl sqlite3
 SIM_PKGS := libmicrohttpd jansson
 
 # `make deps` runs before the packages exist: ask pkg-config only when building.
@@ -134,7 +134,7 @@ demo: all
 	./taskrun --sim scripts/restore_then_mount.lua
 
 deps:
-	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 \
+	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
 	  libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev
 
 install: all

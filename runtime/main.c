@@ -9,12 +9,14 @@
 
 #include "child.h"
 #include "duration.h"
+#include "durable.h"
 #include "errors.h"
 #include "host.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
 #include "run.h"
+#include "runs_cmd.h"
 #include "secrets.h"
 #include "signals.h"
 #include "simlaunch.h"
@@ -23,6 +25,9 @@
 static const char usage_text[] =
   "usage: taskrun [options] SCRIPT.lua [args...]\n"
   "       taskrun [options] -e CODE [--] [args...]\n"
+  "       taskrun [--state-dir DIR] runs [--json]\n"
+  "       taskrun [--state-dir DIR] runs show RUN [--json]\n"
+  "       taskrun [--state-dir DIR] runs prune --older-than D\n"
   "\n"
   "Runs a Lua 5.4 runbook that starts cloud operations and waits for them.\n"
   "\n"
@@ -40,12 +45,24 @@ static const char usage_text[] =
   "                     --scenario)\n"
   "  --sim-speed X      with --sim: the simulated tasks run X times faster (> 0)\n"
   "  --sim-token-ttl D  with --sim: the tokens the simulator issues live D (e.g. 2s)\n"
+  "  --state-dir DIR    where runs are journaled (default: TASKRUN_STATE_DIR, else\n"
+  "                     $XDG_STATE_HOME/taskrun, else ~/.local/state/taskrun, else\n"
+  "                     /var/lib/taskrun)\n"
+  "  --no-journal       journal nothing: the run cannot be resumed\n"
+  "  --run-id ID        the run's key (default: the script's real path and its\n"
+  "                     arguments); journals -e runs too\n"
+  "  --fresh            abandon the key's unfinished run and start over\n"
+  "  --lock NAME        also hold the lock NAME, shared by every run that names it\n"
+  "  --lock-wait D      wait up to D for --lock's lock (default: exit 75 at once)\n"
   "  --version          print the version and exit\n"
   "  --help             print this help and exit\n"
   "\n"
   "exit codes: 0 ok, 1 error (a failed write to stdout too), 2 usage, 3 task failed\n"
   "            or cancelled, 4 timeout, 5 auth (401/403), 130 SIGINT, 143 SIGTERM,\n"
-  "            141 stdout's reader went away (a closed pipe)\n"
+  "            141 stdout's reader went away (a closed pipe), 75 the run's key or\n"
+  "            its --lock is held by another run (nothing was run)\n"
+  "runs: a start resumes its key's unfinished run (killed, 130, 143 or --timeout);\n"
+  "      one whose last run finished (by itself, exit 0 to 5) starts a new run\n"
   "environment: TASKRUN_CA_BUNDLE (extra CA certificates), TASKRUN_MEMORY_LIMIT (most\n"
   "             memory the Lua state may use, e.g. 512M), the providers' URL and\n"
   "             credential variables (see README), NO_COLOR\n"
@@ -64,6 +81,9 @@ typedef struct {
   char sim_ttl[64];        /* --sim-token-ttl as taskrun-sim reads it: milliseconds */
   char **args;
   int nargs;
+  tr_durable_opts durable; /* --state-dir, --no-journal, --run-id, --fresh, --lock, --lock-wait */
+  char **runs;             /* `runs ...`: the subcommand's arguments */
+  int nruns;
 } options;
 
 static int usage_error(const char *fmt, const char *what) {
@@ -123,7 +143,30 @@ static int parse(int argc, char **argv, options *o) {
       if (++i < argc && strcmp(argv[i], "--") == 0) i++;
       break;
     }
+    if (strcmp(a, "--no-journal") == 0) { o->durable.no_journal = 1; continue; }
+    if (strcmp(a, "--fresh") == 0) { o->durable.fresh = 1; continue; }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
+    if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
+      if (!*v) return usage_error("%s", "--state-dir needs a directory");
+      o->durable.state_dir = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--run-id", &bad))) {
+      if (!*v) return usage_error("%s", "--run-id needs a non-empty ID");
+      o->durable.run_id = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--lock", &bad))) {
+      if (!*v) return usage_error("%s", "--lock needs a non-empty NAME");
+      o->durable.lock = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--lock-wait", &bad))) {
+      if (tr_duration_parse(v, &o->durable.lock_wait) != 0 || o->durable.lock_wait < 0)
+        return usage_error("bad --lock-wait \"%s\": give a duration like 30s, 5m or 1h", v);
+      o->durable.lock_wait_text = v;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--sim-scenario", &bad))) {
       if (!readable_file(v)) return usage_error("cannot read --sim-scenario file \"%s\"", v);
       o->sim_opts.scenario = v;
@@ -168,6 +211,15 @@ static int parse(int argc, char **argv, options *o) {
   if (!o->sim && (o->sim_opts.scenario || o->sim_opts.speed || o->sim_opts.token_ttl))
     return usage_error("%s", "--sim-scenario, --sim-speed and --sim-token-ttl need --sim");
   if (o->check) return -1;
+  if (o->durable.lock_wait > 0 && !o->durable.lock)
+    return usage_error("%s", "--lock-wait needs --lock NAME");
+  if (o->durable.no_journal && (o->durable.run_id || o->durable.fresh))
+    return usage_error("%s", "--run-id and --fresh need the journal: drop --no-journal");
+  if (!o->code && i < argc && strcmp(argv[i], "runs") == 0) {
+    o->runs = argv + i + 1;
+    o->nruns = argc - i - 1;
+    return -1;
+  }
   if (!o->code) {
     if (i >= argc) return usage_error("%s", "no script given");
     o->script = argv[i++];
@@ -253,9 +305,23 @@ static int check_only(const options *o, const char *argv0) {
   return code;
 }
 
+/* [-0, +0] Lua, under lua_pcall: sets taskrun.run. */
+static int push_run_protected(lua_State *L) {
+  TR_STACK_BEGIN(L);
+  tr_durable_push_run(L);
+  TR_STACK_END(L, 0, 0);
+  return 0;
+}
+
 static int run(const options *o, const char *argv0) {
   lua_State *L = tr_host_new(argv0, o->script ? o->script : "-e", o->args, o->nargs);
   if (!L) return TR_EXIT_ERROR;
+  lua_pushcfunction(L, push_run_protected);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    tr_log_report("out of memory", NULL);
+    lua_close(L);
+    return TR_EXIT_ERROR;
+  }
   int code = load_runbook(L, o);
   if (code < 0) code = precheck(L, o);
   if (code < 0) {
@@ -274,14 +340,21 @@ int main(int argc, char **argv) {
   int code = parse(argc, argv, &o);
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
+  if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
     return TR_EXIT_ERROR;
   }
   tr_signals_install();
+  /* Before the simulator: a run whose key or lock is held starts nothing at all. */
+  if ((code = tr_durable_begin(&o.durable, o.script, o.args, o.nargs)) >= 0) {
+    tr_loop_close();
+    return tr_output_finish(code);
+  }
   tr_sim_child sim = { 0 };
   if (o.sim && (code = tr_sim_start(&sim, argv[0], &o.sim_opts)) != 0) {
+    tr_durable_end(code, 0);
     tr_loop_close();
     return code;
   }
@@ -289,6 +362,7 @@ int main(int argc, char **argv) {
    * redacted even from output written before its first use. */
   tr_secrets_from_env();
   code = run(&o, argv[0]);
+  code = tr_durable_end(code, tr_run_deadline_fired());
   /* After the Lua state: its finalizers hand their commands over to be stopped and reaped. */
   tr_child_shutdown();
   if (o.sim) tr_sim_stop(&sim);

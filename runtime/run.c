@@ -70,6 +70,12 @@ static const char *signal_name(int sig) {
   return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
 }
 
+static int deadline_fired;
+
+int tr_run_deadline_fired(void) {
+  return deadline_fired;
+}
+
 /* The run's exit code is decided: from here on the runbook is being shut down (its tasks
  * cancelled, their <close> handlers run), which the memory limit must not stop half-way. */
 static int decide(run_state *rs, int code) {
@@ -113,6 +119,7 @@ static int run_loop(lua_State *L, run_state *rs) {
     double now = tr_now();
     if ((deadline >= 0 && now >= deadline) || tr_signals_deadline_passed()) {
       tr_stop_handled();
+      deadline_fired = 1;
       snprintf(msg, sizeof msg, "--timeout %s ran out", rs->timeout_text);
       describe_waits(L, msg, sizeof msg);
       decide(rs, TR_EXIT_TIMEOUT);

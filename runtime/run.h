@@ -14,4 +14,8 @@ enum {
  * `timeout_text` is how the user wrote it, for the message. Returns the exit code. */
 int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_text);
 
+/* Whether the --timeout deadline ended the run (exit 4 from the deadline, not from a wait's own
+ * timeout error): such a run was interrupted, and is resumed by the next start. */
+int tr_run_deadline_fired(void);
+
 #endif

@@ -78,7 +78,7 @@ local function spawn(cmd)
   local errpath = os.tmpname()
   local p = assert(io.popen("echo $$; exec " .. cmd .. " 2>" .. quote(errpath) .. " </dev/null", "r"))
   local pid = assert(tonumber(p:read("l")), "no pid from the shell")
-  local proc = { pid = pid }
+  local proc = { pid = pid, errpath = errpath }   -- errpath: its stderr so far
   function proc:line() return p:read("l") end
   function proc:kill(sig) os.execute("kill -" .. (sig or "TERM") .. " " .. pid .. " 2>/dev/null") end
   function proc:wait()

@@ -1,0 +1,260 @@
+/* Durable runs, above the journal interface (journal.h): the state directory, the run's key,
+ * resume or start over, the key lock and --lock, taskrun.run, and the run's end. */
+#include "durable.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "escape.h"
+#include "log.h"
+#include "signals.h"
+
+static struct {
+  const tr_journal_ops *ops;
+  tr_journal *j;             /* open while a run holds locks */
+  tr_journal_run run;        /* the journaled run (run.id NULL: not journaled) */
+  int resumed;
+  const char *run_id;        /* --run-id */
+} d;
+
+const tr_journal_ops *tr_journal_backend(void) {
+  return &tr_journal_sqlite;
+}
+
+int tr_state_dir_resolve(const char *flag, char *buf, size_t n) {
+  const char *v;
+  int len;
+  if (flag && *flag) len = snprintf(buf, n, "%s", flag);
+  else if ((v = getenv("TASKRUN_STATE_DIR")) && *v) len = snprintf(buf, n, "%s", v);
+  else if ((v = getenv("XDG_STATE_HOME")) && *v == '/') len = snprintf(buf, n, "%s/taskrun", v);
+  else if ((v = getenv("HOME")) && *v) len = snprintf(buf, n, "%s/.local/state/taskrun", v);
+  else len = snprintf(buf, n, "/var/lib/taskrun");
+  return len > 0 && (size_t)len < n ? 0 : -1;
+}
+
+/* mkdir -p, each missing directory with mode 0700 (the XDG base directory rule). */
+static int make_dirs(const char *dir) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (char *p = path + 1; ; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
+    if (c == '\0') break;
+    *p = c;
+  }
+  struct stat st;
+  if (stat(dir, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+  return access(dir, W_OK | X_OK);
+}
+
+tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, char *err,
+                                size_t errlen) {
+  struct stat st;
+  *missing = 0;
+  if (!create && stat(dir, &st) != 0 && errno == ENOENT) {
+    *missing = 1;
+    snprintf(err, errlen, "%s does not exist", dir);
+    return NULL;
+  }
+  if (create && make_dirs(dir) != 0) {
+    snprintf(err, errlen, "%s", strerror(errno));
+    return NULL;
+  }
+  return tr_journal_backend()->open(dir, err, errlen);
+}
+
+/* Appends a JSON array of the strings to b. */
+static void json_strings(tr_buf *b, const char *first, char **args, int nargs) {
+  tr_buf_puts(b, "[");
+  if (first) {
+    tr_buf_puts(b, "\"");
+    tr_escape_json(b, first, strlen(first), TR_JSON_LOG);
+    tr_buf_puts(b, nargs ? "\"," : "\"");
+  }
+  for (int i = 0; i < nargs; i++) {
+    tr_buf_puts(b, "\"");
+    tr_escape_json(b, args[i], strlen(args[i]), TR_JSON_LOG);
+    tr_buf_puts(b, i + 1 < nargs ? "\"," : "\"");
+  }
+  tr_buf_put(b, "]", 2);   /* with its NUL */
+}
+
+static void format_time(double t, char *buf, size_t n) {
+  time_t s = (time_t)t;
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int report(int code, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tr_log_report(msg, NULL);
+  return code;
+}
+
+static void close_journal(void) {
+  if (d.j) d.ops->close(d.j);
+  d.j = NULL;
+  tr_journal_run_free(&d.run);
+}
+
+/* Takes the lock `name`, waiting up to `wait` seconds in short polls that a signal ends.
+ * Returns 0, 1 when held (holder filled), -1 on an error. */
+static int take_lock(const char *name, double wait, const char *wait_text, const char *what,
+                     tr_journal_holder *holder) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (int tries = 0; ; tries++) {
+    int rc = d.ops->lock(d.j, name, 0, holder);
+    if (rc != 1 || wait <= 0 || tr_signals_pending()) return rc;
+    if (tries == 0)
+      tr_logf(TR_LOG_INFO, "waiting up to %s for %s held by pid %lld", wait_text, what,
+              holder->pid);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((double)(t.tv_sec - start.tv_sec) + (t.tv_nsec - start.tv_nsec) / 1e9 >= wait) return 1;
+    struct timespec nap = { 0, 50 * 1000 * 1000 };
+    nanosleep(&nap, NULL);
+  }
+}
+
+static int locked(const char *what, const tr_journal_holder *h) {
+  char since[64] = "an unknown time";
+  if (h->started > 0) format_time(h->started, since, sizeof since);
+  if (h->pid > 0)
+    return report(TR_EXIT_LOCKED, "%s is held by pid %lld since %s: nothing was run; try again "
+                  "after it ends", what, h->pid, since);
+  return report(TR_EXIT_LOCKED, "%s is held by another taskrun: nothing was run; try again after "
+                "it ends", what);
+}
+
+int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, int nargs) {
+  d.ops = tr_journal_backend();
+  d.run_id = o->run_id;
+  char real[PATH_MAX];
+  /* -e runs are journaled only under an explicit --run-id; a script that does not exist is
+   * left for the loader to report. */
+  int resolved = script && realpath(script, real);
+  int journaled = !o->no_journal && (o->run_id || resolved);
+  if (!journaled && !o->lock) return -1;
+  char dir[PATH_MAX], err[1024];
+  int missing;
+  if (tr_state_dir_resolve(o->state_dir, dir, sizeof dir) != 0)
+    return report(2, "the state directory's name is too long: give another with --state-dir DIR,"
+                  " or run with --no-journal");
+  if (!(d.j = tr_journal_open_dir(dir, 1, &missing, err, sizeof err)))
+    return report(2, "cannot use the state directory %s: %s; give a writable one with "
+                  "--state-dir DIR, or run with --no-journal", dir, err);
+  tr_journal_holder holder;
+  char name[PATH_MAX + 64];
+  tr_buf key = { 0 }, argv = { 0 };
+  int rc, code = -1;
+  if (journaled) {
+    if (o->run_id) tr_buf_put(&key, o->run_id, strlen(o->run_id) + 1);
+    else json_strings(&key, real, args, nargs);
+    json_strings(&argv, NULL, args, nargs);
+    if (key.failed || argv.failed) { code = report(1, "out of memory"); goto done; }
+    snprintf(name, sizeof name, "key:%s", key.p);
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "run %s", o->run_id ? o->run_id : key.p);
+    if ((rc = take_lock(name, 0, NULL, what, &holder)) != 0) {
+      code = rc > 0 ? locked(what, &holder) : report(1, "%s", d.ops->error(d.j));
+      goto done;
+    }
+  }
+  if (o->lock) {
+    snprintf(name, sizeof name, "name:%s", o->lock);
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "the lock \"%s\"", o->lock);
+    if ((rc = take_lock(name, o->lock_wait, o->lock_wait_text, what, &holder)) != 0) {
+      code = rc > 0 ? locked(what, &holder) : report(1, "%s", d.ops->error(d.j));
+      goto done;
+    }
+  }
+  if (journaled) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    if (d.ops->run_begin(d.j, key.p, resolved ? real : script ? script : "-e", argv.p,
+                         o->fresh, (long long)getpid(), host, &d.run, &d.resumed) != 0)
+      code = report(1, "cannot begin the run in the journal in %s: %s", dir, d.ops->error(d.j));
+  }
+done:
+  free(key.p);
+  free(argv.p);
+  if (code >= 0) close_journal();
+  return code;
+}
+
+/* os.exit(code) ends the run by itself: record that end before the process goes. */
+static int os_exit(lua_State *L) {
+  int code = lua_isnoneornil(L, 1) ? 0 : lua_isboolean(L, 1) ? !lua_toboolean(L, 1)
+             : (int)luaL_optinteger(L, 1, 0);
+  tr_durable_end(code, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+void tr_durable_push_run(lua_State *L) {
+  if (d.run.id) {
+    lua_getglobal(L, "os");
+    lua_getfield(L, -1, "exit");
+    lua_pushcclosure(L, os_exit, 1);
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 1);
+  }
+  lua_getglobal(L, "taskrun");
+  lua_createtable(L, 0, 3);
+  if (d.run_id) lua_pushstring(L, d.run_id);
+  else if (d.run.id) lua_pushstring(L, d.run.id);
+  else lua_pushnil(L);
+  lua_setfield(L, -2, "id");
+  lua_pushboolean(L, d.resumed);
+  lua_setfield(L, -2, "resumed");
+  lua_pushinteger(L, d.run.id ? (lua_Integer)d.run.attempt : 1);
+  lua_setfield(L, -2, "attempt");
+  lua_setfield(L, -2, "run");
+  lua_pop(L, 1);
+}
+
+tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id) {
+  *ops = d.ops;
+  *run_id = d.run.id;
+  return d.run.id ? d.j : NULL;
+}
+
+int tr_durable_end(int code, int deadline_fired) {
+  if (!d.j) return code;
+  if (d.run.id) {
+    const char *status = code == 128 + SIGINT || code == 128 + SIGTERM ||
+                         (code == 4 && deadline_fired) ? TR_RUN_INTERRUPTED
+                         : code == 0 ? TR_RUN_FINISHED : TR_RUN_FAILED;
+    if (d.ops->run_end(d.j, d.run.id, status, code) != 0) {
+      report(1, "cannot record the run's end in the journal: %s", d.ops->error(d.j));
+      if (code == 0) code = 1;
+    }
+  }
+  close_journal();
+  return code;
+}

@@ -1,0 +1,53 @@
+/* Durable runs: where the journal lives, which run a start continues, the locks a run holds,
+ * and how its end is recorded. Talks to the journal only through journal.h. */
+#ifndef TR_DURABLE_H
+#define TR_DURABLE_H
+#include <lua.h>
+#include <stddef.h>
+
+#include "journal.h"
+
+/* EX_TEMPFAIL: the run's key or its --lock is held by another run; nothing was run. */
+#define TR_EXIT_LOCKED 75
+
+typedef struct {
+  const char *state_dir;     /* --state-dir, or NULL */
+  int no_journal;            /* --no-journal */
+  int fresh;                 /* --fresh */
+  const char *run_id;        /* --run-id, or NULL */
+  const char *lock;          /* --lock NAME, or NULL */
+  double lock_wait;          /* --lock-wait, seconds (0: do not wait) */
+  const char *lock_wait_text;  /* --lock-wait as given, for the message */
+} tr_durable_opts;
+
+/* The state directory: --state-dir, else TASKRUN_STATE_DIR, else $XDG_STATE_HOME/taskrun, else
+ * ~/.local/state/taskrun, else /var/lib/taskrun. Writes it to buf; returns 0, or -1 when it is
+ * too long or nothing names one. */
+int tr_state_dir_resolve(const char *flag, char *buf, size_t n);
+
+/* Opens the journal in `dir` (creating the directory, mode 0700, when `create`). Returns NULL
+ * with the reason in err; *missing is set when the directory does not exist and !create. */
+tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, char *err,
+                                size_t errlen);
+
+/* The backend in use. */
+const tr_journal_ops *tr_journal_backend(void);
+
+/* Before the run: opens the journal, takes the key lock and --lock, begins or resumes the run
+ * of `script` (NULL for -e) and its arguments. Returns -1 to go on, or the exit code after
+ * reporting (2: unusable state directory; 75: a lock is held; 1: a journal error). */
+int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, int nargs);
+
+/* [-0, +0, m] Sets taskrun.run = { id =, resumed =, attempt = } in the runbook's state. */
+void tr_durable_push_run(lua_State *L);
+
+/* The journal of the run in progress and the run's journal id, for what records steps; NULL
+ * (and *run_id NULL) when the run is not journaled. */
+tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id);
+
+/* After the run: records how it ended (interrupted when the code is 130 or 143, or when the
+ * --timeout deadline ended it) and releases the locks. Returns `code`, or 1 when the end
+ * could not be recorded. */
+int tr_durable_end(int code, int deadline_fired);
+
+#endif

@@ -1,0 +1,109 @@
+/* The journal's storage interface: what durable runs need from wherever runs and steps are
+ * kept. Nothing above this header knows which backend holds them (SQLite today, in
+ * journal_sqlite.c; PostgreSQL for fleets can follow with the same operations).
+ *
+ * Every operation returns 0 on success and -1 on failure, with the reason in tr_journal_error()
+ * unless said otherwise. Times are seconds since the epoch (UTC). JSON arguments are text the
+ * caller has already encoded; the backend stores and returns it as is. */
+#ifndef TR_JOURNAL_H
+#define TR_JOURNAL_H
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct tr_journal tr_journal;
+
+/* A run's status as stored. "running" with nobody holding its key lock means the process died:
+ * readers show it as interrupted (see tr_journal_ops.key_held). */
+#define TR_RUN_RUNNING "running"
+#define TR_RUN_FINISHED "finished"         /* ended by itself with exit 0 */
+#define TR_RUN_FAILED "failed"             /* ended by itself with exit 1..5 */
+#define TR_RUN_INTERRUPTED "interrupted"   /* SIGINT/SIGTERM or --timeout: resumable */
+#define TR_RUN_IN_DOUBT "in-doubt"         /* a call sent, its answer never recorded */
+#define TR_RUN_ABANDONED "abandoned"       /* --fresh (or an operator) gave it up */
+
+/* A step's state. */
+#define TR_STEP_STARTED "started"
+#define TR_STEP_FINISHED "finished"
+#define TR_STEP_FAILED "failed"
+
+/* One run, as read back. Strings are owned by the row (tr_journal_run_free). */
+typedef struct {
+  char *id, *key, *script, *args, *status, *host;   /* args: a JSON array of strings */
+  long long attempt;
+  double started, ended;     /* ended < 0: no end recorded */
+  int exit_code;             /* -1 when none */
+  long long pid;
+} tr_journal_run;
+
+/* One step, as read back. result and error are JSON text or NULL; created_id may be NULL. */
+typedef struct {
+  char *step_key, *state, *result, *error, *created_id;
+  long long seq;
+  double started, ended;     /* ended < 0: not ended */
+} tr_journal_step;
+
+/* Who holds a lock that could not be taken. */
+typedef struct {
+  long long pid;
+  double started;            /* when the holder took it; 0 when unknown */
+} tr_journal_holder;
+
+typedef int (*tr_journal_run_cb)(void *ud, const tr_journal_run *run);
+typedef int (*tr_journal_step_cb)(void *ud, const tr_journal_step *step);
+
+typedef struct {
+  const char *name;          /* "sqlite" */
+  /* Opens (creating if need be) the journal in the state directory `dir`, which exists. Returns
+   * NULL with the reason in err. */
+  tr_journal *(*open)(const char *dir, char *err, size_t errlen);
+  void (*close)(tr_journal *j);
+  const char *(*error)(tr_journal *j);
+
+  /* Locks, released by close or by the process's death (a crash never strands one). `name` is
+   * "key:<run key>" or "name:<--lock NAME>". Returns 0 when taken, 1 when another process holds
+   * it (holder filled, after waiting up to `wait` seconds), -1 on an error. */
+  int (*lock)(tr_journal *j, const char *name, double wait, tr_journal_holder *holder);
+  void (*unlock)(tr_journal *j, const char *name);
+  /* Whether a live process holds the lock `name` now (1), not (0), or -1 on an error. */
+  int (*held)(tr_journal *j, const char *name);
+
+  /* Begins a run of `key` (the caller holds its key lock): resumes its unfinished run (running,
+   * interrupted, in-doubt) with attempt + 1, or, when it has none or `fresh` is set (marking the
+   * unfinished one abandoned), inserts a new one with attempt 1. Fills *out (id, key,
+   * attempt, ...); *resumed tells which. */
+  int (*run_begin)(tr_journal *j, const char *key, const char *script, const char *args_json,
+                   int fresh, long long pid, const char *host, tr_journal_run *out, int *resumed);
+  /* Records the run's end: one of the TR_RUN_* statuses and the exit code. */
+  int (*run_end)(tr_journal *j, const char *run_id, const char *status, int exit_code);
+  /* Calls cb for every run, oldest first, until cb returns non-zero. */
+  int (*runs_list)(tr_journal *j, tr_journal_run_cb cb, void *ud);
+  /* Reads the run `ref`: its id, or else the latest run of that key. Returns 1 when none. */
+  int (*run_get)(tr_journal *j, const char *ref, tr_journal_run *out);
+  /* Removes the runs that finished (finished or failed) before `before`, with their steps;
+   * *removed counts them. Nothing else ever deletes history. */
+  int (*prune)(tr_journal *j, double before, long long *removed);
+
+  /* Steps: one row per (run, step_key, seq), seq counting repeats of the same key. Rows of
+   * state "started" are written durably before the step's side effect; "finished" before the
+   * run goes on. */
+  int (*step_started)(tr_journal *j, const char *run_id, const char *step_key, long long seq);
+  int (*step_finished)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                       const char *result_json, const char *created_id);
+  int (*step_failed)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                     const char *error_json);
+  /* Reads one step. Returns 1 when there is none. */
+  int (*step_get)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                  tr_journal_step *out);
+  /* Calls cb for each step of the run in the order they first started, until cb returns
+   * non-zero. */
+  int (*steps_list)(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud);
+} tr_journal_ops;
+
+/* The backends. */
+extern const tr_journal_ops tr_journal_sqlite;
+
+/* Frees what a read row owns (not the row itself); the row is zeroed. */
+void tr_journal_run_free(tr_journal_run *r);
+void tr_journal_step_free(tr_journal_step *s);
+
+#endif

@@ -1,0 +1,478 @@
+/* The journal in SQLite (Debian's libsqlite3): one database file, journal.db, in the state
+ * directory, in WAL mode with synchronous=FULL, so a row is on disk before the run goes on.
+ * Several taskrun processes share it; the busy timeout makes them take turns.
+ *
+ * Locks are not rows: a row outlives a killed process. They are open file description locks
+ * (fcntl F_OFD_SETLK) on one file per lock under locks/, which the kernel drops when the process
+ * dies, and which another process can test (F_OFD_GETLK) without taking. The file holds the
+ * holder's pid and start time, for the message of whoever finds it taken. */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
+#define SCHEMA_VERSION 1
+
+static const char schema[] =
+  "CREATE TABLE IF NOT EXISTS runs ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  key TEXT NOT NULL,"
+  "  script TEXT,"
+  "  args TEXT NOT NULL,"          /* JSON array of strings */
+  "  status TEXT NOT NULL,"
+  "  attempt INTEGER NOT NULL,"
+  "  started REAL NOT NULL,"       /* the first attempt's start */
+  "  ended REAL,"
+  "  exit_code INTEGER,"
+  "  pid INTEGER,"                 /* the latest attempt's process */
+  "  host TEXT);"
+  "CREATE INDEX IF NOT EXISTS runs_key ON runs(key, id);"
+  "CREATE TABLE IF NOT EXISTS steps ("
+  "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+  "  step_key TEXT NOT NULL,"
+  "  seq INTEGER NOT NULL,"
+  "  state TEXT NOT NULL,"
+  "  started REAL NOT NULL,"
+  "  ended REAL,"
+  "  result TEXT,"                 /* JSON */
+  "  error TEXT,"                  /* JSON */
+  "  created_id TEXT,"
+  "  UNIQUE (run_id, step_key, seq));";
+
+#define MAX_LOCKS 8
+
+struct tr_journal {
+  sqlite3 *db;
+  char *dir;
+  char err[512];
+  struct { char *name; int fd; } locks[MAX_LOCKS];
+};
+
+static double now(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static int fail(tr_journal *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(tr_journal *j, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->err, sizeof j->err, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int db_fail(tr_journal *j, const char *what) {
+  return fail(j, "journal: %s: %s", what, sqlite3_errmsg(j->db));
+}
+
+static char *dup_text(sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+static double col_time(sqlite3_stmt *st, int col) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_double(st, col);
+}
+
+void tr_journal_run_free(tr_journal_run *r) {
+  free(r->id); free(r->key); free(r->script); free(r->args); free(r->status); free(r->host);
+  memset(r, 0, sizeof *r);
+}
+
+void tr_journal_step_free(tr_journal_step *s) {
+  free(s->step_key); free(s->state); free(s->result); free(s->error); free(s->created_id);
+  memset(s, 0, sizeof *s);
+}
+
+static int exec(tr_journal *j, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(j->db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
+  fail(j, "journal: %s", msg ? msg : sqlite3_errmsg(j->db));
+  sqlite3_free(msg);
+  return -1;
+}
+
+/* Prepares sql and binds the text arguments given by `types`: 's' text (NULL binds null),
+ * 'i' long long, 'd' double. */
+static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    db_fail(j, "prepare");
+    return NULL;
+  }
+  va_list ap;
+  va_start(ap, types);
+  for (int i = 0; types[i]; i++) {
+    if (types[i] == 's') {
+      const char *s = va_arg(ap, const char *);
+      if (s) sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT);
+      else sqlite3_bind_null(st, i + 1);
+    } else if (types[i] == 'i') {
+      sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
+    } else {
+      sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+    }
+  }
+  va_end(ap);
+  return st;
+}
+
+/* Runs a statement that returns no rows, and finalizes it. */
+static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what) {
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : db_fail(j, what);
+}
+
+static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
+  tr_journal *j = calloc(1, sizeof *j);
+  char path[4096];
+  if (!j || !(j->dir = strdup(dir))) {
+    snprintf(err, errlen, "out of memory");
+    free(j);
+    return NULL;
+  }
+  for (int i = 0; i < MAX_LOCKS; i++) j->locks[i].fd = -1;
+  snprintf(path, sizeof path, "%s/journal.db", dir);
+  int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    snprintf(err, errlen, "cannot open %s: %s", path, j->db ? sqlite3_errmsg(j->db) :
+             sqlite3_errstr(rc));
+    goto failed;
+  }
+  sqlite3_busy_timeout(j->db, 10000);
+  /* The last process to close would checkpoint the WAL into the database (more syncs) on
+   * every run's exit; the automatic checkpoint of a commit does it every 1000 pages instead. */
+  sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  if (exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0)
+    goto failed_msg;
+  sqlite3_stmt *st = prepare(j, "PRAGMA user_version", "");
+  int version = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  if (version < 0) goto failed_msg;
+  if (version > SCHEMA_VERSION) {
+    snprintf(err, errlen, "%s was written by a newer taskrun (schema %d; this one knows %d)",
+             path, version, SCHEMA_VERSION);
+    goto failed;
+  }
+  if (version < SCHEMA_VERSION) {
+    char sql[sizeof schema + 128];
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema,
+             SCHEMA_VERSION);
+    if (exec(j, sql) != 0) goto failed_msg;
+  }
+  return j;
+failed_msg:
+  snprintf(err, errlen, "cannot use %s: %s", path, j->err);
+failed:
+  sqlite3_close(j->db);
+  free(j->dir);
+  free(j);
+  return NULL;
+}
+
+static void sq_close(tr_journal *j) {
+  if (!j) return;
+  for (int i = 0; i < MAX_LOCKS; i++) {
+    if (j->locks[i].fd >= 0) close(j->locks[i].fd);
+    free(j->locks[i].name);
+  }
+  sqlite3_close(j->db);
+  free(j->dir);
+  free(j);
+}
+
+static const char *sq_error(tr_journal *j) {
+  return j->err;
+}
+
+/* ---- locks ---- */
+
+/* The lock file of `name`: locks/<64-bit FNV-1a of the name>.lock (any name, any length). */
+static int lock_path(tr_journal *j, const char *name, char *path, size_t n) {
+  unsigned long long h = 1469598103934665603ULL;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  snprintf(path, n, "%s/locks", j->dir);
+  if (mkdir(path, 0700) != 0 && errno != EEXIST)
+    return fail(j, "cannot create %s: %s", path, strerror(errno));
+  snprintf(path, n, "%s/locks/%016llx.lock", j->dir, h);
+  return 0;
+}
+
+static void read_holder(int fd, tr_journal_holder *holder) {
+  char buf[64] = { 0 };
+  holder->pid = 0;
+  holder->started = 0;
+  if (pread(fd, buf, sizeof buf - 1, 0) > 0)
+    sscanf(buf, "%lld %lf", &holder->pid, &holder->started);
+}
+
+static int sq_lock(tr_journal *j, const char *name, double wait, tr_journal_holder *holder) {
+  char path[4200];
+  int slot = -1;
+  for (int i = 0; i < MAX_LOCKS; i++)
+    if (j->locks[i].fd < 0) { slot = i; break; }
+  if (slot < 0) return fail(j, "too many locks");
+  if (lock_path(j, name, path, sizeof path) != 0) return -1;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(j, "cannot open %s: %s", path, strerror(errno));
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  double until = now() + (wait > 0 ? wait : 0);
+  while (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
+      fail(j, "cannot lock %s: %s", path, strerror(errno));
+      close(fd);
+      return -1;
+    }
+    if (now() >= until) {
+      read_holder(fd, holder);
+      close(fd);
+      return 1;
+    }
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+  }
+  char buf[64];
+  int len = snprintf(buf, sizeof buf, "%lld %.3f\n", (long long)getpid(), now());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+    fail(j, "cannot write %s: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  j->locks[slot].fd = fd;
+  j->locks[slot].name = strdup(name);
+  return 0;
+}
+
+static void sq_unlock(tr_journal *j, const char *name) {
+  for (int i = 0; i < MAX_LOCKS; i++) {
+    if (j->locks[i].fd < 0 || strcmp(j->locks[i].name, name) != 0) continue;
+    close(j->locks[i].fd);   /* drops the OFD lock */
+    j->locks[i].fd = -1;
+    free(j->locks[i].name);
+    j->locks[i].name = NULL;
+  }
+}
+
+static int sq_held(tr_journal *j, const char *name) {
+  char path[4200];
+  for (int i = 0; i < MAX_LOCKS; i++)
+    if (j->locks[i].fd >= 0 && strcmp(j->locks[i].name, name) == 0) return 1;
+  if (lock_path(j, name, path, sizeof path) != 0) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : fail(j, "cannot open %s: %s", path, strerror(errno));
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  int rc = fcntl(fd, F_OFD_GETLK, &fl);
+  close(fd);
+  if (rc != 0) return fail(j, "cannot test the lock %s: %s", path, strerror(errno));
+  return fl.l_type != F_UNLCK;
+}
+
+/* ---- runs ---- */
+
+#define RUN_COLS "id, key, script, args, status, attempt, started, ended, exit_code, pid, host"
+
+static void read_run(sqlite3_stmt *st, tr_journal_run *r) {
+  r->id = dup_text(st, 0);
+  r->key = dup_text(st, 1);
+  r->script = dup_text(st, 2);
+  r->args = dup_text(st, 3);
+  r->status = dup_text(st, 4);
+  r->attempt = sqlite3_column_int64(st, 5);
+  r->started = sqlite3_column_double(st, 6);
+  r->ended = col_time(st, 7);
+  r->exit_code = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8);
+  r->pid = sqlite3_column_int64(st, 9);
+  r->host = dup_text(st, 10);
+}
+
+/* Reads the one row st returns into out: 0, 1 when none, -1 on an error. Finalizes st. */
+static int one_run(tr_journal *j, sqlite3_stmt *st, tr_journal_run *out) {
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) read_run(st, out);
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : db_fail(j, "read a run");
+}
+
+static int sq_run_begin(tr_journal *j, const char *key, const char *script, const char *args_json,
+                        int fresh, long long pid, const char *host, tr_journal_run *out,
+                        int *resumed) {
+  memset(out, 0, sizeof *out);
+  *resumed = 0;
+  if (exec(j, "BEGIN IMMEDIATE") != 0) return -1;
+  tr_journal_run last = { 0 };
+  int rc = one_run(j, prepare(j, "SELECT " RUN_COLS " FROM runs WHERE key = ?1 ORDER BY id DESC "
+                              "LIMIT 1", "s", key), &last);
+  if (rc < 0) goto rollback;
+  int unfinished = rc == 0 && (strcmp(last.status, TR_RUN_RUNNING) == 0 ||
+                               strcmp(last.status, TR_RUN_INTERRUPTED) == 0 ||
+                               strcmp(last.status, TR_RUN_IN_DOUBT) == 0);
+  double t = now();
+  if (unfinished && !fresh) {
+    rc = run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, attempt = attempt + 1, ended = NULL,"
+                             " exit_code = NULL, pid = ?3, host = ?4, script = ?5, args = ?6 "
+                             "WHERE id = ?1", "ssisss", last.id, TR_RUN_RUNNING, pid, host,
+                             script, args_json), "resume a run");
+    *resumed = 1;
+  } else {
+    if (unfinished)
+      rc = run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, ended = ?3 WHERE id = ?1", "ssd",
+                               last.id, TR_RUN_ABANDONED, t), "abandon a run");
+    if (rc == 0 || rc == 1)
+      rc = run_stmt(j, prepare(j, "INSERT INTO runs (key, script, args, status, attempt, started,"
+                               " pid, host) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)", "ssssdis",
+                               key, script, args_json, TR_RUN_RUNNING, t, pid, host),
+                    "insert a run");
+  }
+  if (rc < 0) goto rollback;
+  const char *one = "SELECT " RUN_COLS " FROM runs WHERE id = ?1";
+  rc = one_run(j, *resumed ? prepare(j, one, "s", last.id)
+                           : prepare(j, one, "i", (long long)sqlite3_last_insert_rowid(j->db)),
+               out);
+  if (rc != 0) goto rollback;
+  tr_journal_run_free(&last);
+  return exec(j, "COMMIT");
+rollback:
+  tr_journal_run_free(&last);
+  tr_journal_run_free(out);
+  sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}
+
+static int sq_run_end(tr_journal *j, const char *run_id, const char *status, int exit_code) {
+  return run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, ended = ?3, exit_code = ?4 "
+                             "WHERE id = ?1", "ssdi", run_id, status, now(), (long long)exit_code),
+                  "record a run's end");
+}
+
+static int sq_runs_list(tr_journal *j, tr_journal_run_cb cb, void *ud) {
+  sqlite3_stmt *st = prepare(j, "SELECT " RUN_COLS " FROM runs ORDER BY id", "");
+  if (!st) return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    tr_journal_run r;
+    read_run(st, &r);
+    int stop = cb(ud, &r);
+    tr_journal_run_free(&r);
+    if (stop) { rc = SQLITE_DONE; break; }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : db_fail(j, "list the runs");
+}
+
+static int sq_run_get(tr_journal *j, const char *ref, tr_journal_run *out) {
+  memset(out, 0, sizeof *out);
+  int rc = one_run(j, prepare(j, "SELECT " RUN_COLS " FROM runs WHERE CAST(id AS TEXT) = ?1",
+                              "s", ref), out);
+  if (rc != 1) return rc;
+  return one_run(j, prepare(j, "SELECT " RUN_COLS " FROM runs WHERE key = ?1 ORDER BY id DESC "
+                            "LIMIT 1", "s", ref), out);
+}
+
+static int sq_prune(tr_journal *j, double before, long long *removed) {
+  *removed = 0;
+  int rc = run_stmt(j, prepare(j, "DELETE FROM runs WHERE status IN (?1, ?2) AND ended < ?3",
+                               "ssd", TR_RUN_FINISHED, TR_RUN_FAILED, before), "prune");
+  if (rc == 0) *removed = sqlite3_changes(j->db);
+  return rc;
+}
+
+/* ---- steps ---- */
+
+static int sq_step_started(tr_journal *j, const char *run_id, const char *step_key,
+                           long long seq) {
+  /* A step run again after a crash (at least once) starts over in the same row. */
+  return run_stmt(j, prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, started) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, step_key, seq) DO "
+                             "UPDATE SET state = ?4, started = ?5, ended = NULL, result = NULL, "
+                             "error = NULL", "ssisd", run_id, step_key, seq, TR_STEP_STARTED,
+                             now()), "record a step's start");
+}
+
+static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                    const char *state, const char *result, const char *error,
+                    const char *created_id) {
+  int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = ?6, "
+                               "error = ?7, created_id = coalesce(?8, created_id) "
+                               "WHERE run_id = ?1 AND step_key = ?2 AND seq = ?3", "ssisdsss",
+                               run_id, step_key, seq, state, now(), result, error, created_id),
+                    "record a step's end");
+  if (rc == 0 && sqlite3_changes(j->db) == 0)
+    return fail(j, "journal: step %s #%lld of run %s was never started", step_key, seq, run_id);
+  return rc;
+}
+
+static int sq_step_finished(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                            const char *result_json, const char *created_id) {
+  return step_end(j, run_id, step_key, seq, TR_STEP_FINISHED, result_json, NULL, created_id);
+}
+
+static int sq_step_failed(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                          const char *error_json) {
+  return step_end(j, run_id, step_key, seq, TR_STEP_FAILED, NULL, error_json, NULL);
+}
+
+#define STEP_COLS "step_key, seq, state, started, ended, result, error, created_id"
+
+static void read_step(sqlite3_stmt *st, tr_journal_step *s) {
+  s->step_key = dup_text(st, 0);
+  s->seq = sqlite3_column_int64(st, 1);
+  s->state = dup_text(st, 2);
+  s->started = sqlite3_column_double(st, 3);
+  s->ended = col_time(st, 4);
+  s->result = dup_text(st, 5);
+  s->error = dup_text(st, 6);
+  s->created_id = dup_text(st, 7);
+}
+
+static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                       tr_journal_step *out) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 AND "
+                             "step_key = ?2 AND seq = ?3", "ssi", run_id, step_key, seq);
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) read_step(st, out);
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : db_fail(j, "read a step");
+}
+
+static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud) {
+  sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY "
+                             "rowid", "s", run_id);
+  if (!st) return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    tr_journal_step s;
+    read_step(st, &s);
+    int stop = cb(ud, &s);
+    tr_journal_step_free(&s);
+    if (stop) { rc = SQLITE_DONE; break; }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : db_fail(j, "list the steps");
+}
+
+const tr_journal_ops tr_journal_sqlite = {
+  "sqlite", sq_open, sq_close, sq_error, sq_lock, sq_unlock, sq_held,
+  sq_run_begin, sq_run_end, sq_runs_list, sq_run_get, sq_prune,
+  sq_step_started, sq_step_finished, sq_step_failed, sq_step_get, sq_steps_list,
+};
