@@ -7,5 +7,6 @@ int luaopen_taskrun_core(lua_State *L);   /* taskrun._core: sleep, spawn, now, l
 int luaopen_taskrun_http(lua_State *L);   /* taskrun._http: request */
 int luaopen_taskrun_json(lua_State *L);   /* taskrun.json */
 int luaopen_taskrun_provider(lua_State *L); /* taskrun._provider: the vendor descriptors */
+int luaopen_taskrun_journal(lua_State *L); /* taskrun._journal: the run's steps */
 
 #endif

@@ -24,6 +24,7 @@ static struct {
   tr_journal_run run;        /* the journaled run (run.id NULL: not journaled) */
   int resumed;
   const char *run_id;        /* --run-id */
+  int retry_failed;          /* --retry-failed */
 } d;
 
 const tr_journal_ops *tr_journal_backend(void) {
@@ -101,6 +102,22 @@ static void format_time(double t, char *buf, size_t n) {
   strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The script's text as a 64-bit FNV-1a hash in hex: enough to tell that it changed (not a
+ * defence against anyone). Returns 0, or -1 when it cannot be read. */
+static int script_hash(const char *path, char *out, size_t n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  unsigned long long h = 1469598103934665603ULL;
+  int c;
+  while ((c = getc(f)) != EOF) {
+    h ^= (unsigned char)c;
+    h *= 1099511628211ULL;
+  }
+  fclose(f);
+  snprintf(out, n, "fnv1a64:%016llx", h);
+  return 0;
+}
+
 static int report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int report(int code, const char *fmt, ...) {
   char msg[2048];
@@ -151,6 +168,7 @@ static int locked(const char *what, const tr_journal_holder *h) {
 int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, int nargs) {
   d.ops = tr_journal_backend();
   d.run_id = o->run_id;
+  d.retry_failed = o->retry_failed;
   char real[PATH_MAX];
   /* -e runs are journaled only under an explicit --run-id; a script that does not exist is
    * left for the loader to report. */
@@ -192,11 +210,18 @@ int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, 
     }
   }
   if (journaled) {
-    char host[256] = "";
+    char host[256] = "", hash[64];
     gethostname(host, sizeof host - 1);
+    int hashed = resolved && script_hash(real, hash, sizeof hash) == 0;
     if (d.ops->run_begin(d.j, key.p, resolved ? real : script ? script : "-e", argv.p,
-                         o->fresh, (long long)getpid(), host, &d.run, &d.resumed) != 0)
+                         hashed ? hash : NULL, o->fresh, (long long)getpid(), host, &d.run,
+                         &d.resumed) != 0)
       code = report(1, "cannot begin the run in the journal in %s: %s", dir, d.ops->error(d.j));
+    else if (d.resumed && hashed && d.run.script_hash && strcmp(d.run.script_hash, hash) != 0)
+      /* The steps recorded so far came from the old text: say so, and go on. */
+      tr_logf(TR_LOG_WARN, "%s changed since run %s began (attempt 1): steps already recorded "
+              "are not run again; check that the runbook still makes them the same way, or "
+              "start over with --fresh", real, d.run.id);
   }
 done:
   free(key.p);
@@ -236,6 +261,10 @@ void tr_durable_push_run(lua_State *L) {
   lua_setfield(L, -2, "attempt");
   lua_setfield(L, -2, "run");
   lua_pop(L, 1);
+}
+
+int tr_durable_retry_failed(void) {
+  return d.retry_failed;
 }
 
 tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id) {

@@ -14,6 +14,7 @@ typedef struct {
   const char *state_dir;     /* --state-dir, or NULL */
   int no_journal;            /* --no-journal */
   int fresh;                 /* --fresh */
+  int retry_failed;          /* --retry-failed */
   const char *run_id;        /* --run-id, or NULL */
   const char *lock;          /* --lock NAME, or NULL */
   double lock_wait;          /* --lock-wait, seconds (0: do not wait) */
@@ -44,6 +45,9 @@ void tr_durable_push_run(lua_State *L);
 /* The journal of the run in progress and the run's journal id, for what records steps; NULL
  * (and *run_id NULL) when the run is not journaled. */
 tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id);
+
+/* Whether --retry-failed was given: a resumed run runs its failed steps again. */
+int tr_durable_retry_failed(void);
 
 /* After the run: records how it ended (interrupted when the code is 130 or 143, or when the
  * --timeout deadline ended it) and releases the locks. Returns `code`, or 1 when the end

@@ -178,6 +178,7 @@ static int setup(lua_State *L) {
   preload(L, "taskrun._http", luaopen_taskrun_http);
   preload(L, "taskrun.json", luaopen_taskrun_json);
   preload(L, "taskrun._provider", luaopen_taskrun_provider);
+  preload(L, "taskrun._journal", luaopen_taskrun_journal);
   tr_proc_install(L);
   tr_stop_install(L);   /* before the wrappers capture coroutine.resume */
   install_coroutine_wrappers(L);

@@ -29,6 +29,7 @@ typedef struct tr_journal tr_journal;
 /* One run, as read back. Strings are owned by the row (tr_journal_run_free). */
 typedef struct {
   char *id, *key, *script, *args, *status, *host;   /* args: a JSON array of strings */
+  char *script_hash;         /* of the script's text when the run began; NULL when unknown */
   long long attempt;
   double started, ended;     /* ended < 0: no end recorded */
   int exit_code;             /* -1 when none */
@@ -70,9 +71,10 @@ typedef struct {
   /* Begins a run of `key` (the caller holds its key lock): resumes its unfinished run (running,
    * interrupted, in-doubt) with attempt + 1, or, when it has none or `fresh` is set (marking the
    * unfinished one abandoned), inserts a new one with attempt 1. Fills *out (id, key,
-   * attempt, ...); *resumed tells which. */
+   * attempt, ...); *resumed tells which. A resumed run keeps the script_hash it began with. */
   int (*run_begin)(tr_journal *j, const char *key, const char *script, const char *args_json,
-                   int fresh, long long pid, const char *host, tr_journal_run *out, int *resumed);
+                   const char *script_hash, int fresh, long long pid, const char *host,
+                   tr_journal_run *out, int *resumed);
   /* Records the run's end: one of the TR_RUN_* statuses and the exit code. */
   int (*run_end)(tr_journal *j, const char *run_id, const char *status, int exit_code);
   /* Calls cb for every run, oldest first, until cb returns non-zero. */
@@ -91,6 +93,10 @@ typedef struct {
                        const char *result_json, const char *created_id);
   int (*step_failed)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                      const char *error_json);
+  /* As step_started, and keeps `data_json` in the row's result while it runs (a wait's
+   * deadline): step_get reads it back. */
+  int (*step_started_with)(tr_journal *j, const char *run_id, const char *step_key,
+                           long long seq, const char *data_json);
   /* Reads one step. Returns 1 when there is none. */
   int (*step_get)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                   tr_journal_step *out);

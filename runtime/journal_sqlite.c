@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 /* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema[] =
   "CREATE TABLE IF NOT EXISTS runs ("
@@ -35,7 +35,8 @@ static const char schema[] =
   "  ended REAL,"
   "  exit_code INTEGER,"
   "  pid INTEGER,"                 /* the latest attempt's process */
-  "  host TEXT);"
+  "  host TEXT,"
+  "  script_hash TEXT);"           /* since version 2 */
   "CREATE INDEX IF NOT EXISTS runs_key ON runs(key, id);"
   "CREATE TABLE IF NOT EXISTS steps ("
   "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
@@ -88,6 +89,7 @@ static double col_time(sqlite3_stmt *st, int col) {
 
 void tr_journal_run_free(tr_journal_run *r) {
   free(r->id); free(r->key); free(r->script); free(r->args); free(r->status); free(r->host);
+  free(r->script_hash);
   memset(r, 0, sizeof *r);
 }
 
@@ -170,8 +172,10 @@ static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
     goto failed;
   }
   if (version < SCHEMA_VERSION) {
+    /* Version 1 lacked runs.script_hash: add it (its runs read as of an unknown script). */
     char sql[sizeof schema + 128];
-    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema,
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s %s PRAGMA user_version=%d; COMMIT;",
+             version == 1 ? "ALTER TABLE runs ADD COLUMN script_hash TEXT;" : "", schema,
              SCHEMA_VERSION);
     if (exec(j, sql) != 0) goto failed_msg;
   }
@@ -287,7 +291,8 @@ static int sq_held(tr_journal *j, const char *name) {
 
 /* ---- runs ---- */
 
-#define RUN_COLS "id, key, script, args, status, attempt, started, ended, exit_code, pid, host"
+#define RUN_COLS "id, key, script, args, status, attempt, started, ended, exit_code, pid, host, " \
+  "script_hash"
 
 static void read_run(sqlite3_stmt *st, tr_journal_run *r) {
   r->id = dup_text(st, 0);
@@ -301,6 +306,7 @@ static void read_run(sqlite3_stmt *st, tr_journal_run *r) {
   r->exit_code = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8);
   r->pid = sqlite3_column_int64(st, 9);
   r->host = dup_text(st, 10);
+  r->script_hash = dup_text(st, 11);
 }
 
 /* Reads the one row st returns into out: 0, 1 when none, -1 on an error. Finalizes st. */
@@ -312,9 +318,9 @@ static int one_run(tr_journal *j, sqlite3_stmt *st, tr_journal_run *out) {
   return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : db_fail(j, "read a run");
 }
 
-static int sq_run_begin(tr_journal *j, const char *key, const char *script, const char *args_json,
-                        int fresh, long long pid, const char *host, tr_journal_run *out,
-                        int *resumed) {
+static int sq_run_begin(tr_journal *j, const char *key, const char *script,
+                        const char *args_json, const char *script_hash, int fresh, long long pid,
+                        const char *host, tr_journal_run *out, int *resumed) {
   memset(out, 0, sizeof *out);
   *resumed = 0;
   if (exec(j, "BEGIN IMMEDIATE") != 0) return -1;
@@ -338,8 +344,9 @@ static int sq_run_begin(tr_journal *j, const char *key, const char *script, cons
                                last.id, TR_RUN_ABANDONED, t), "abandon a run");
     if (rc == 0 || rc == 1)
       rc = run_stmt(j, prepare(j, "INSERT INTO runs (key, script, args, status, attempt, started,"
-                               " pid, host) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)", "ssssdis",
-                               key, script, args_json, TR_RUN_RUNNING, t, pid, host),
+                               " pid, host, script_hash) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, "
+                               "?8)", "ssssdiss", key, script, args_json, TR_RUN_RUNNING, t, pid,
+                               host, script_hash),
                     "insert a run");
   }
   if (rc < 0) goto rollback;
@@ -405,6 +412,15 @@ static int sq_step_started(tr_journal *j, const char *run_id, const char *step_k
                              "UPDATE SET state = ?4, started = ?5, ended = NULL, result = NULL, "
                              "error = NULL", "ssisd", run_id, step_key, seq, TR_STEP_STARTED,
                              now()), "record a step's start");
+}
+
+static int sq_step_started_with(tr_journal *j, const char *run_id, const char *step_key,
+                                long long seq, const char *data_json) {
+  return run_stmt(j, prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, started, "
+                             "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, "
+                             "step_key, seq) DO UPDATE SET state = ?4, started = ?5, ended = NULL,"
+                             " result = ?6, error = NULL", "ssisds", run_id, step_key, seq,
+                             TR_STEP_STARTED, now(), data_json), "record a step's start");
 }
 
 static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
@@ -474,5 +490,6 @@ static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb c
 const tr_journal_ops tr_journal_sqlite = {
   "sqlite", sq_open, sq_close, sq_error, sq_lock, sq_unlock, sq_held,
   sq_run_begin, sq_run_end, sq_runs_list, sq_run_get, sq_prune,
-  sq_step_started, sq_step_finished, sq_step_failed, sq_step_get, sq_steps_list,
+  sq_step_started, sq_step_finished, sq_step_failed, sq_step_started_with, sq_step_get,
+  sq_steps_list,
 };

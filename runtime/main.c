@@ -52,6 +52,8 @@ static const char usage_text[] =
   "  --run-id ID        the run's key (default: the script's real path and its\n"
   "                     arguments); journals -e runs too\n"
   "  --fresh            abandon the key's unfinished run and start over\n"
+  "  --retry-failed     resuming: run the steps that failed again instead of raising\n"
+  "                     their recorded errors\n"
   "  --lock NAME        also hold the lock NAME, shared by every run that names it\n"
   "  --lock-wait D      wait up to D for --lock's lock (default: exit 75 at once)\n"
   "  --version          print the version and exit\n"
@@ -145,6 +147,7 @@ static int parse(int argc, char **argv, options *o) {
     }
     if (strcmp(a, "--no-journal") == 0) { o->durable.no_journal = 1; continue; }
     if (strcmp(a, "--fresh") == 0) { o->durable.fresh = 1; continue; }
+    if (strcmp(a, "--retry-failed") == 0) { o->durable.retry_failed = 1; continue; }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
     if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
       if (!*v) return usage_error("%s", "--state-dir needs a directory");

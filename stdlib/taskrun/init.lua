@@ -21,6 +21,9 @@ function taskrun.wait(target, opts) return require("taskrun.wait").wait(target, 
 function taskrun.wait_all(targets, opts) return require("taskrun.wait").wait_all(targets, opts) end
 function taskrun.wait_any(targets, opts) return require("taskrun.wait").wait_any(targets, opts) end
 
+-- Durable steps live in taskrun.step (loaded on first use too).
+function taskrun.step(name, fn, ...) return require("taskrun.step").step(name, fn, ...) end
+
 -- The stdlib's own submodules, and one per provider descriptor (bindings/providers.def).
 local submodules = { http = true, json = true }
 for name in pairs(require("taskrun._provider")) do submodules[name] = true end

@@ -7,6 +7,8 @@
 local backoff = require("taskrun.backoff")
 local core = require("taskrun._core")
 local http = require("taskrun.http")
+local journal = require("taskrun._journal")
+local json = require("taskrun.json")
 local provider = require("taskrun.provider")
 local status = require("taskrun.status")
 
@@ -391,20 +393,78 @@ local function run(w, fetch, o)
   end
 end
 
+-- ---- the journal ----------------------------------------------------------------------------
+
+-- A wait is a step keyed by ("wait:" .. its label, n): its absolute deadline (epoch seconds: a
+-- resumed run is another process) is journaled when it begins, so a resumed wait goes on with
+-- the time that was left; its end state is journaled when it ends, never its polls.
+local wait_counts = {}
+
+-- Returns the wait's deadline on taskrun.now()'s clock and its journal record (nil when the
+-- run is not journaled).
+local function begin_record(label, timeout)
+  if not journal.journaled() then return core.now() + timeout, nil end
+  local key = "wait:" .. label
+  local n = (wait_counts[key] or 0) + 1
+  wait_counts[key] = n
+  -- Only a wait that was still going when the run stopped goes on with its deadline; one that
+  -- ended (and is waited on again by a resumed runbook) gets a timeout of its own.
+  local state, result = journal.get(key, n)
+  local old = state == "started" and result and json.decode(result)
+  local rec = { key = key, n = n }
+  if old and type(old.deadline) == "number" then
+    rec.deadline = old.deadline
+    event("info", string.format("%s: resumed with %s left of its timeout", label,
+      human(math.max(0, rec.deadline - journal.wall()))), { deadline = rec.deadline })
+  else
+    rec.deadline = journal.wall() + timeout
+    journal.started(key, n, json.encode({ deadline = rec.deadline }))
+  end
+  return core.now() + (rec.deadline - journal.wall()), rec
+end
+
+-- The end state of one Task, as the journal keeps it.
+local function task_state(t)
+  if type(t) ~= "table" then return nil end
+  return { provider = t.provider, id = t.id and tostring(t.id), state = t.state and
+           tostring(t.state), status = t.status and tostring(t.status) }
+end
+
+-- Records how the wait ended (unless a signal or --timeout interrupted it: then it stays
+-- begun, and a resume goes on with its deadline), and returns or raises as it ended.
+local function end_record(rec, ok, result, tasks)
+  if rec and not (not ok and journal.stopping()) then
+    if ok then
+      journal.finished(rec.key, rec.n, json.encode({ deadline = rec.deadline, task = tasks }))
+    else
+      local e = type(result) == "table" and result or { message = tostring(result) }
+      journal.failed(rec.key, rec.n, json.encode({ deadline = rec.deadline,
+        kind = e.kind and tostring(e.kind), message = tostring(e.message),
+        task = task_state(e.task) }))
+    end
+  end
+  if not ok then error(result, 0) end
+  return result
+end
+
 -- `seed`: the jitter's; each target of wait_all/wait_any gets its own, or they would all
 -- sleep the same delays and poll in step.
 local function wait_one(target, o, deadline, seed)
   local fetch, first = fetcher(target)
   local w = { label = label_of(first, o.name), task = first, started = core.now(), polls = 0,
               counts = {}, last_log = core.now(), seed = seed or math.random(1, 0x7fffffff) }
-  w.deadline = deadline or (w.started + o.timeout)
+  local rec
+  if not deadline then deadline, rec = begin_record(w.label, o.timeout) end
+  w.deadline = deadline
   active[w] = true
   status.add(w)
   local guard <close> = setmetatable({}, { __close = function()
     active[w] = nil
     status.remove(w)
   end })
-  return run(w, fetch, o)
+  if not rec then return run(w, fetch, o) end
+  local ok, result = pcall(run, w, fetch, o)
+  return end_record(rec, ok, result, ok and task_state(result) or nil)
 end
 
 -- taskrun.wait(target, opts) -> Task
@@ -419,7 +479,7 @@ end
 -- and returns true to stop the others.
 local function fan_out(targets, o, decide)
   if type(targets) ~= "table" or #targets == 0 then usage("targets must be a non-empty list") end
-  local deadline = core.now() + o.timeout
+  local deadline, rec = begin_record(o.name or string.format("%d targets", #targets), o.timeout)
   local handles = {}
   for i, target in ipairs(targets) do
     handles[i] = core.spawn(function()
@@ -432,6 +492,7 @@ local function fan_out(targets, o, decide)
     end)
   end
   for _, h in ipairs(handles) do pcall(h.join, h) end
+  return rec
 end
 
 local function wrap_failure(err, i, total)
@@ -446,14 +507,16 @@ end
 function wait.wait_all(targets, opts)
   local o = check_options(opts)
   local results, first_err, first_i = {}, nil, nil
-  fan_out(targets, o, function(i, ok, result)
+  local rec = fan_out(targets, o, function(i, ok, result)
     if ok then results[i] = result return false end
     if not first_err then first_err, first_i = result, i end
     return o.fail_fast ~= false
   end)
   -- Level 0: a string error carries its location already, a table needs none.
-  if first_err then error(wrap_failure(first_err, first_i, #targets), 0) end
-  return results
+  if first_err then end_record(rec, false, wrap_failure(first_err, first_i, #targets)) end
+  local ends = {}
+  for i, t in ipairs(results) do ends[i] = task_state(t) end
+  return end_record(rec, true, results, ends)
 end
 
 -- taskrun.wait_any(targets, opts) -> Task, index: the first target to satisfy `until`. It
@@ -462,7 +525,7 @@ function wait.wait_any(targets, opts)
   local o = check_options(opts)
   local winner, win_i, errs, first_i = nil, nil, 0, nil
   local first_err
-  fan_out(targets, o, function(i, ok, result)
+  local rec = fan_out(targets, o, function(i, ok, result)
     if ok and not winner then winner, win_i = result, i return true end
     if not ok then
       errs = errs + 1
@@ -472,8 +535,8 @@ function wait.wait_any(targets, opts)
     end
     return false
   end)
-  if winner then return winner, win_i end
-  error(wrap_failure(first_err, first_i, #targets), 0)
+  if winner then return end_record(rec, true, winner, task_state(winner)), win_i end
+  end_record(rec, false, wrap_failure(first_err, first_i, #targets))
 end
 
 return wait

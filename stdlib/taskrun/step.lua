@@ -1,0 +1,95 @@
+-- taskrun.step(name, fn, ...): fn(...) runs until it finishes once per run. Its results are
+-- journaled before the runbook goes on; a resumed run gets them back without running fn. A
+-- step killed while fn ran has no end in the journal and runs again (at least once).
+--
+-- Steps are keyed by (name, n): the n-th call of that name in this run, whatever order
+-- concurrent tasks ran in. Results are stored as {"n": count, "v": [values, null for nil]}, so
+-- `return 1, nil, 3` comes back whole; errors as {"kind", "message", "fields"} (the error's
+-- JSON-encodable fields) or {"message"} for a string error.
+local core = require("taskrun._core")
+local journal = require("taskrun._journal")
+local json = require("taskrun.json")
+
+local step = {}
+local counts = {}   -- name -> calls so far in this run
+
+local function usage(msg)
+  error(core.error("usage", "taskrun.step: " .. msg), 3)
+end
+
+local function encode_results(name, n, ...)
+  local v = {}
+  for i = 1, n do
+    local x = select(i, ...)
+    if x == nil then x = json.null end
+    v[i] = x
+  end
+  local ok, text = pcall(json.encode, { n = n, v = v })
+  if not ok then
+    usage(string.format("step \"%s\" returned a value that is not JSON-encodable (%s): return "
+      .. "strings, numbers, booleans, nil and tables of them", name,
+      type(text) == "table" and tostring(text.message) or tostring(text)))
+  end
+  return text
+end
+
+local function decode_results(text)
+  local r = json.decode(text)
+  local v = r.v or {}
+  for i = 1, r.n do
+    if v[i] == json.null then v[i] = nil end
+  end
+  return table.unpack(v, 1, r.n)
+end
+
+-- What the journal keeps of an error: its kind, message and the fields JSON can hold.
+local function encode_error(err)
+  if type(err) ~= "table" then return json.encode({ message = tostring(err) }) end
+  local fields = {}
+  for k, x in pairs(err) do
+    if type(k) == "string" and k ~= "kind" and k ~= "message" and pcall(json.encode, { x }) then
+      fields[k] = x
+    end
+  end
+  return json.encode({ kind = err.kind and tostring(err.kind), message = tostring(err.message),
+                       fields = next(fields) and fields or nil })
+end
+
+local function raise_recorded(text)
+  local e = json.decode(text)
+  if e.kind == nil then error(e.message, 0) end
+  error(core.error(e.kind, e.message, e.fields), 0)
+end
+
+local function finish(name, key, n, ok, ...)
+  if ok then
+    journal.finished(key, n, encode_results(name, select("#", ...), ...))
+    return ...
+  end
+  local err = ...
+  -- Raised because a signal or --timeout is ending the run: interrupted, not failed; the
+  -- journal keeps "started" and a resume runs the step again.
+  if not journal.stopping() then journal.failed(key, n, encode_error(err)) end
+  error(err, 0)
+end
+
+function step.step(name, fn, ...)
+  if type(name) ~= "string" or name == "" then
+    usage("the step's name must be a non-empty string, not "
+      .. (name == "" and "\"\"" or type(name)))
+  end
+  if type(fn) ~= "function" then
+    usage(string.format("step \"%s\": the second argument must be a function, not %s", name,
+      type(fn)))
+  end
+  if not journal.journaled() then return fn(...) end
+  local n = (counts[name] or 0) + 1
+  counts[name] = n
+  local state, result, err = journal.get(name, n)
+  if state == "finished" then return decode_results(result) end
+  if state == "failed" and not journal.retry_failed() then raise_recorded(err) end
+  journal.started(name, n)
+  return finish(name, name, n, pcall(fn, ...))
+end
+
+return step
