@@ -334,9 +334,11 @@ static int sq_run_begin(tr_journal *j, const char *key, const char *script,
   double t = now();
   if (unfinished && !fresh) {
     rc = run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, attempt = attempt + 1, ended = NULL,"
-                             " exit_code = NULL, pid = ?3, host = ?4, script = ?5, args = ?6 "
-                             "WHERE id = ?1", "ssisss", last.id, TR_RUN_RUNNING, pid, host,
-                             script, args_json), "resume a run");
+                             " exit_code = NULL, pid = ?3, host = ?4, script = ?5, args = ?6, "
+                             /* a run begun before version 2 learns its hash now */
+                             "script_hash = coalesce(script_hash, ?7) WHERE id = ?1", "ssissss",
+                             last.id, TR_RUN_RUNNING, pid, host, script, args_json, script_hash),
+                  "resume a run");
     *resumed = 1;
   } else {
     if (unfinished)
