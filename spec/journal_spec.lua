@@ -3,12 +3,7 @@
 local H = require("harness")
 local json = require("cjson")
 
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  return d
-end
+local tmpdir = H.tmpdir
 
 local function exists(path)
   local f = io.open(path, "rb")

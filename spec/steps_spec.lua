@@ -4,12 +4,7 @@
 -- file the spec reads: the side effect a resume must not repeat.
 local H = require("harness")
 
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  return d
-end
+local tmpdir = H.tmpdir
 
 local function lines(path)
   local n, f = 0, io.open(path, "rb")

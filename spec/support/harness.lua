@@ -15,6 +15,14 @@ local function read_file(path)
 end
 H.read_file = read_file
 
+-- A new empty directory (mktemp -d), e.g. a state directory of a spec's own.
+function H.tmpdir()
+  local p = io.popen("mktemp -d")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
 function H.write_tmp(content, suffix)
   local path = os.tmpname() .. (suffix or "")
   local f = assert(io.open(path, "wb"))
