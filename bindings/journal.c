@@ -3,11 +3,14 @@
  * without --run-id) `journaled()` is false and the others are not called. A journal that cannot
  * be written raises: a step's result that is not on disk must not let the run go on. */
 #include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 
 #include "bindings.h"
 #include "durable.h"
 #include "errors.h"
+#include "hash.h"
 #include "signals.h"
 #include "stackcheck.h"
 
@@ -32,6 +35,30 @@ static int l_journaled(lua_State *L) {
   return 1;
 }
 
+/* resumed() -> boolean: [-0, +1] whether this journaled run is resumed (a first attempt has no
+ * steps to look up). */
+static int l_resumed(lua_State *L) {
+  lua_pushboolean(L, tr_durable_resumed());
+  return 1;
+}
+
+/* run_id() -> string: [-0, +1] the journal's id of this run. */
+static int l_run_id(lua_State *L) {
+  const tr_journal_ops *ops;
+  const char *run_id;
+  current(L, &ops, &run_id);
+  lua_pushstring(L, run_id);
+  return 1;
+}
+
+/* mark_in_doubt(): [-0, +0] a provider call was sent and its answer lost: a failed end of this
+ * run is recorded in-doubt (resumable), so that running it again reconciles the call. */
+static int l_mark_in_doubt(lua_State *L) {
+  (void)L;
+  tr_durable_mark_in_doubt();
+  return 0;
+}
+
 /* retry_failed() -> boolean: [-0, +1] whether --retry-failed was given. */
 static int l_retry_failed(lua_State *L) {
   lua_pushboolean(L, tr_durable_retry_failed());
@@ -53,7 +80,8 @@ static int l_wall(lua_State *L) {
   return 1;
 }
 
-/* get(key, seq) -> nil | state, result_json, error_json: [-2, +3|+1, e] reads one step. */
+/* get(key, seq) -> nil | state, result_json, error_json, created_id, started: [-2, +5|+1, e]
+ * reads one step (started: when it began, epoch seconds). */
 static int l_get(lua_State *L) {
   TR_STACK_BEGIN(L);
   const char *key = luaL_checkstring(L, 1);
@@ -72,57 +100,134 @@ static int l_get(lua_State *L) {
   lua_pushstring(L, s.state);
   lua_pushstring(L, s.result);   /* NULL pushes nil */
   lua_pushstring(L, s.error);
+  lua_pushstring(L, s.created_id);
+  lua_pushnumber(L, s.started);
   tr_journal_step_free(&s);
-  TR_STACK_END(L, 0, 3);
-  return 3;
+  TR_STACK_END(L, 0, 5);
+  return 5;
 }
 
-/* started(key, seq [, data_json]): [-3, +0, e] records the step's start, durably, with data
- * (a wait's deadline) when given. */
+/* started(key, seq [, data_json [, durable]]): [-4, +0, e] records the step's start, with data
+ * (a wait's deadline, a call's arguments) when given; on disk before it returns when `durable`
+ * (journal.h says what the other writes survive). */
 static int l_started(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
   long long seq = (long long)luaL_checkinteger(L, 2);
   const char *data = luaL_optstring(L, 3, NULL);
+  int durable = lua_toboolean(L, 4);
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);
-  int rc = data ? ops->step_started_with(j, run_id, key, seq, data)
-                : ops->step_started(j, run_id, key, seq);
-  if (rc != 0) return journal_error(L, ops, j, "record a step's start");
+  if (ops->step_started(j, run_id, key, seq, data, durable) != 0)
+    return journal_error(L, ops, j, "record a step's start");
   return 0;
 }
 
-/* finished(key, seq, result_json): [-3, +0, e] records the step's results, durably. */
+/* finished(key, seq, result_json [, created_id [, durable]]): [-5, +0, e] records the step's
+ * results and the id of what it created, if any. */
 static int l_finished(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
   long long seq = (long long)luaL_checkinteger(L, 2);
   const char *result = luaL_checkstring(L, 3);
+  const char *created = luaL_optstring(L, 4, NULL);
+  int durable = lua_toboolean(L, 5);
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);
-  if (ops->step_finished(j, run_id, key, seq, result, NULL) != 0)
+  if (ops->step_finished(j, run_id, key, seq, result, created, durable) != 0)
     return journal_error(L, ops, j, "record a step's end");
   return 0;
 }
 
-/* failed(key, seq, error_json): [-3, +0, e] records the step's error, durably. */
+/* failed(key, seq, error_json [, durable]): [-4, +0, e] records the step's error. */
 static int l_failed(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
   long long seq = (long long)luaL_checkinteger(L, 2);
   const char *err = luaL_checkstring(L, 3);
+  int durable = lua_toboolean(L, 4);
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);
-  if (ops->step_failed(j, run_id, key, seq, err) != 0)
+  if (ops->step_failed(j, run_id, key, seq, err, durable) != 0)
     return journal_error(L, ops, j, "record a step's failure");
   return 0;
 }
 
+/* known_id(id) -> boolean: [-1, +1, e] whether a step of any run created `id` already. */
+static int l_known_id(lua_State *L) {
+  const char *id = luaL_checkstring(L, 1);
+  const tr_journal_ops *ops;
+  const char *run_id;
+  tr_journal *j = current(L, &ops, &run_id);
+  int rc = ops->created_known(j, id);
+  if (rc < 0) return journal_error(L, ops, j, "look up a created id");
+  lua_pushboolean(L, rc);
+  return 1;
+}
+
+/* hash(text) -> string: [-1, +1, e] 16 hex digits of text's 64-bit FNV-1a (a call's key). */
+static int l_hash(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tr_fnv1a64(TR_FNV1A64_INIT, s, n));
+  lua_pushstring(L, hex);
+  return 1;
+}
+
+typedef struct {
+  lua_State *L;
+  const char *prefix;
+  size_t prefix_len;
+  lua_Integer n;
+} steps_acc;
+
+static int push_step(void *ud, const tr_journal_step *s) {
+  steps_acc *a = ud;
+  if (strncmp(s->step_key, a->prefix, a->prefix_len) != 0) return 0;
+  lua_State *L = a->L;
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, s->step_key);
+  lua_setfield(L, -2, "key");
+  lua_pushinteger(L, (lua_Integer)s->seq);
+  lua_setfield(L, -2, "seq");
+  lua_pushstring(L, s->state);
+  lua_setfield(L, -2, "state");
+  lua_pushnumber(L, s->started);
+  lua_setfield(L, -2, "started");
+  lua_pushstring(L, s->result);
+  lua_setfield(L, -2, "result");
+  lua_pushstring(L, s->created_id);
+  lua_setfield(L, -2, "created_id");
+  lua_rawseti(L, -2, ++a->n);
+  return 0;
+}
+
+/* steps(prefix) -> list: [-1, +1, e] this run's steps whose key starts with prefix, in the
+ * order they first started: { key, seq, state, started, result, created_id } each. */
+static int l_steps(lua_State *L) {
+  TR_STACK_BEGIN(L);
+  size_t len;
+  const char *prefix = luaL_checklstring(L, 1, &len);
+  const tr_journal_ops *ops;
+  const char *run_id;
+  tr_journal *j = current(L, &ops, &run_id);
+  lua_newtable(L);
+  steps_acc a = { L, prefix, len, 0 };
+  if (ops->steps_list(j, run_id, push_step, &a) != 0)
+    return journal_error(L, ops, j, "list the steps");
+  TR_STACK_END(L, 0, 1);
+  return 1;
+}
+
 int luaopen_taskrun_journal(lua_State *L) {
   static const luaL_Reg fns[] = {
-    { "journaled", l_journaled }, { "retry_failed", l_retry_failed },
+    { "journaled", l_journaled }, { "resumed", l_resumed }, { "retry_failed", l_retry_failed },
     { "stopping", l_stopping }, { "wall", l_wall }, { "get", l_get }, { "started", l_started },
-    { "finished", l_finished }, { "failed", l_failed }, { NULL, NULL },
+    { "finished", l_finished }, { "failed", l_failed }, { "hash", l_hash },
+    { "steps", l_steps }, { "run_id", l_run_id }, { "mark_in_doubt", l_mark_in_doubt },
+    { "known_id", l_known_id },
+    { NULL, NULL },
   };
   luaL_newlib(L, fns);
   return 1;

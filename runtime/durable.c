@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "hash.h"
 #include "log.h"
+#include "run.h"
 #include "signals.h"
 
 static struct {
@@ -25,6 +27,7 @@ static struct {
   int resumed;
   const char *run_id;        /* --run-id */
   int retry_failed;          /* --retry-failed */
+  int in_doubt;              /* a provider call was sent and its answer lost */
 } d;
 
 const tr_journal_ops *tr_journal_backend(void) {
@@ -107,14 +110,12 @@ static void format_time(double t, char *buf, size_t n) {
 static int script_hash(const char *path, char *out, size_t n) {
   FILE *f = fopen(path, "rb");
   if (!f) return -1;
-  unsigned long long h = 1469598103934665603ULL;
-  int c;
-  while ((c = getc(f)) != EOF) {
-    h ^= (unsigned char)c;
-    h *= 1099511628211ULL;
-  }
+  uint64_t h = TR_FNV1A64_INIT;
+  unsigned char buf[8192];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, f)) > 0) h = tr_fnv1a64(h, buf, got);
   fclose(f);
-  snprintf(out, n, "fnv1a64:%016llx", h);
+  snprintf(out, n, "fnv1a64:%016llx", (unsigned long long)h);
   return 0;
 }
 
@@ -263,6 +264,14 @@ void tr_durable_push_run(lua_State *L) {
   lua_pop(L, 1);
 }
 
+void tr_durable_mark_in_doubt(void) {
+  d.in_doubt = 1;
+}
+
+int tr_durable_resumed(void) {
+  return d.run.id && d.resumed;
+}
+
 int tr_durable_retry_failed(void) {
   return d.retry_failed;
 }
@@ -273,11 +282,20 @@ tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id) 
   return d.run.id ? d.j : NULL;
 }
 
+int tr_durable_flush(void) {
+  if (!d.run.id || d.ops->flush(d.j) == 0) return 0;
+  report(1, "cannot record the run's steps in the journal: %s; the run stops so that it can be "
+         "resumed", d.ops->error(d.j));
+  return -1;
+}
+
 int tr_durable_end(int code, int deadline_fired) {
   if (!d.j) return code;
   if (d.run.id) {
     const char *status = code == 128 + SIGINT || code == 128 + SIGTERM ||
                          (code == 4 && deadline_fired) ? TR_RUN_INTERRUPTED
+                         : code == TR_EXIT_IN_DOUBT || (code != 0 && d.in_doubt)
+                         ? TR_RUN_IN_DOUBT
                          : code == 0 ? TR_RUN_FINISHED : TR_RUN_FAILED;
     if (d.ops->run_end(d.j, d.run.id, status, code) != 0) {
       report(1, "cannot record the run's end in the journal: %s", d.ops->error(d.j));

@@ -46,12 +46,24 @@ void tr_durable_push_run(lua_State *L);
  * (and *run_id NULL) when the run is not journaled. */
 tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id);
 
+/* Notes that a provider call of this run is in doubt (sent, its answer lost): a run that then
+ * fails ends "in-doubt", resumable, so that running it again reconciles the call. */
+void tr_durable_mark_in_doubt(void);
+
+/* Whether the journaled run in progress is a resumed one (its journal may hold steps). */
+int tr_durable_resumed(void);
+
 /* Whether --retry-failed was given: a resumed run runs its failed steps again. */
 int tr_durable_retry_failed(void);
 
 /* After the run: records how it ended (interrupted when the code is 130 or 143, or when the
- * --timeout deadline ended it) and releases the locks. Returns `code`, or 1 when the end
+ * --timeout deadline ended it; in doubt when it is 6, or not 0 after a call was
+ * marked in doubt) and releases the locks. Returns `code`, or 1 when the end
  * could not be recorded. */
 int tr_durable_end(int code, int deadline_fired);
+
+/* Commits the journal writes held back so far (journal.h: flush); the run calls it before its
+ * loop waits. Returns 0, or -1 after reporting why the journal cannot be written. */
+int tr_durable_flush(void);
 
 #endif

@@ -108,6 +108,7 @@ const char *tr_error_text(lua_State *L, int idx) {
 int tr_error_exit_code(lua_State *L, int idx) {
   static const struct { const char *kind; int code; } codes[] = {
     { "usage", 2 }, { "failed", 3 }, { "cancelled", 3 }, { "timeout", 4 }, { "auth", 5 },
+    { "in_doubt", 6 },
   };
   TR_STACK_BEGIN(L);
   int code = 1;

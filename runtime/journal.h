@@ -25,6 +25,7 @@ typedef struct tr_journal tr_journal;
 #define TR_STEP_STARTED "started"
 #define TR_STEP_FINISHED "finished"
 #define TR_STEP_FAILED "failed"
+#define TR_STEP_REDO "redo"                /* an operator asked for the call to be sent again */
 
 /* One run, as read back. Strings are owned by the row (tr_journal_run_free). */
 typedef struct {
@@ -36,9 +37,11 @@ typedef struct {
   long long pid;
 } tr_journal_run;
 
-/* One step, as read back. result and error are JSON text or NULL; created_id may be NULL. */
+/* One step, as read back. result, error and resolution are JSON text or NULL; created_id may be
+ * NULL. A started step's result holds what it began with (a wait's deadline, a call's
+ * arguments). */
 typedef struct {
-  char *step_key, *state, *result, *error, *created_id;
+  char *step_key, *state, *result, *error, *created_id, *resolution;
   long long seq;
   double started, ended;     /* ended < 0: not ended */
 } tr_journal_step;
@@ -59,6 +62,10 @@ typedef struct {
   tr_journal *(*open)(const char *dir, char *err, size_t errlen);
   void (*close)(tr_journal *j);
   const char *(*error)(tr_journal *j);
+  /* Makes every write so far as safe as its kind promises (see the steps below): writes that
+   * are not durable may be held back until this, the next durable write, or close. The run
+   * calls it before its loop waits. */
+  int (*flush)(tr_journal *j);
 
   /* Locks, released by close or by the process's death (a crash never strands one). `name` is
    * "key:<run key>" or "name:<--lock NAME>". Returns 0 when taken, 1 when another process holds
@@ -85,18 +92,27 @@ typedef struct {
    * *removed counts them. Nothing else ever deletes history. */
   int (*prune)(tr_journal *j, double before, long long *removed);
 
-  /* Steps: one row per (run, step_key, seq), seq counting repeats of the same key. Rows of
-   * state "started" are written durably before the step's side effect; "finished" before the
-   * run goes on. */
-  int (*step_started)(tr_journal *j, const char *run_id, const char *step_key, long long seq);
+  /* Steps: one row per (run, step_key, seq), seq counting repeats of the same key. `durable`
+   * set: the row is on disk when the call returns (a provider call's row, before and after its
+   * request); else, once flushed, it is written where the process's death cannot lose it,
+   * though a power cut before the next durable write can (explicit steps run at least once
+   * anyway). */
+  /* Records a step's start, with `data_json` (NULL for none) kept in its result while it runs.
+   * A step started again (after a crash) starts over in the same row. */
+  int (*step_started)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                      const char *data_json, int durable);
   int (*step_finished)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                       const char *result_json, const char *created_id);
+                       const char *result_json, const char *created_id, int durable);
   int (*step_failed)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                     const char *error_json);
-  /* As step_started, and keeps `data_json` in the row's result while it runs (a wait's
-   * deadline): step_get reads it back. */
-  int (*step_started_with)(tr_journal *j, const char *run_id, const char *step_key,
-                           long long seq, const char *data_json);
+                     const char *error_json, int durable);
+  /* Records how an operator settled a step (`taskrun runs resolve`), durably: the step's new
+   * state (NULL: unchanged), the id adopted (NULL: unchanged) and the resolution (who, when,
+   * how) as JSON. Fails when the run has no such step. */
+  int (*step_resolve)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                      const char *state, const char *created_id, const char *resolution_json);
+  /* Whether any step of any run records `created_id` as what it created: 1 yes, 0 no, -1 on
+   * an error (an in-doubt call never adopts what another step owns). */
+  int (*created_known)(tr_journal *j, const char *created_id);
   /* Reads one step. Returns 1 when there is none. */
   int (*step_get)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                   tr_journal_step *out);

@@ -1,12 +1,17 @@
 /* The journal in SQLite (Debian's libsqlite3): one database file, journal.db, in the state
- * directory, in WAL mode with synchronous=FULL, so a row is on disk before the run goes on.
- * Several taskrun processes share it; the busy timeout makes them take turns.
+ * directory, in WAL mode. A write asked to be durable (runs, provider calls) is committed with
+ * synchronous=FULL: on disk before the run goes on. Other writes (explicit steps, which run at
+ * least once anyway, and waits) commit with synchronous=NORMAL: in the WAL when the call
+ * returns, so they survive the process's death, though not a power cut before the next sync.
+ * Statements are prepared once per connection and reused. Several taskrun processes share the
+ * file; the busy timeout makes them take turns.
  *
  * Locks are not rows: a row outlives a killed process. They are open file description locks
  * (fcntl F_OFD_SETLK) on one file per lock under locks/, which the kernel drops when the process
  * dies, and which another process can test (F_OFD_GETLK) without taking. The file holds the
  * holder's pid and start time, for the message of whoever finds it taken. */
 #include "journal.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +26,7 @@
 #include <unistd.h>
 
 /* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema[] =
   "CREATE TABLE IF NOT EXISTS runs ("
@@ -48,15 +53,22 @@ static const char schema[] =
   "  result TEXT,"                 /* JSON */
   "  error TEXT,"                  /* JSON */
   "  created_id TEXT,"
-  "  UNIQUE (run_id, step_key, seq));";
+  "  resolution TEXT,"             /* JSON, since version 3: how an operator settled it */
+  "  UNIQUE (run_id, step_key, seq));"
+  "CREATE INDEX IF NOT EXISTS steps_created ON steps(created_id) WHERE created_id IS NOT NULL;";
 
 #define MAX_LOCKS 8
+#define MAX_STMTS 32
 
 struct tr_journal {
   sqlite3 *db;
   char *dir;
   char err[512];
   struct { char *name; int fd; } locks[MAX_LOCKS];
+  /* Prepared statements, keyed by their SQL text's address (every one is a literal). */
+  struct { const char *sql; sqlite3_stmt *st; int busy; } stmts[MAX_STMTS];
+  int full_sync;             /* PRAGMA synchronous is FULL (1) or NORMAL (0) now */
+  int batch_open;            /* a transaction of not-durable writes is open */
 };
 
 static double now(void) {
@@ -95,6 +107,7 @@ void tr_journal_run_free(tr_journal_run *r) {
 
 void tr_journal_step_free(tr_journal_step *s) {
   free(s->step_key); free(s->state); free(s->result); free(s->error); free(s->created_id);
+  free(s->resolution);
   memset(s, 0, sizeof *s);
 }
 
@@ -106,14 +119,82 @@ static int exec(tr_journal *j, const char *sql) {
   return -1;
 }
 
-/* Prepares sql and binds the text arguments given by `types`: 's' text (NULL binds null),
- * 'i' long long, 'd' double. */
-static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...) {
+/* The statement of `sql`, prepared on first use and kept for the connection; one still in use
+ * (a list whose callback calls back in) gets a fresh one, finalized by release(). */
+static sqlite3_stmt *statement(tr_journal *j, const char *sql) {
+  int free_slot = -1;
+  for (int i = 0; i < MAX_STMTS; i++) {
+    if (j->stmts[i].sql == sql && !j->stmts[i].busy) {
+      j->stmts[i].busy = 1;
+      return j->stmts[i].st;
+    }
+    if (!j->stmts[i].sql && free_slot < 0) free_slot = i;
+  }
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(j->db, sql, -1, free_slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, &st,
+                         NULL) != SQLITE_OK) {
     db_fail(j, "prepare");
     return NULL;
   }
+  if (free_slot >= 0) {
+    j->stmts[free_slot].sql = sql;
+    j->stmts[free_slot].st = st;
+    j->stmts[free_slot].busy = 1;
+  }
+  return st;
+}
+
+/* Done with st: a kept statement is reset for its next use, another one finalized. */
+static void release(tr_journal *j, sqlite3_stmt *st) {
+  for (int i = 0; i < MAX_STMTS; i++) {
+    if (j->stmts[i].st == st && j->stmts[i].busy) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      j->stmts[i].busy = 0;
+      return;
+    }
+  }
+  sqlite3_finalize(st);
+}
+
+/* Makes the following commits durable (FULL: synced to disk) or not (NORMAL: in the WAL). */
+static int set_sync(tr_journal *j, int full) {
+  if (j->full_sync == full) return 0;
+  char *msg = NULL;
+  if (sqlite3_exec(j->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+                   NULL, &msg) != SQLITE_OK) {
+    fail(j, "journal: %s", msg ? msg : sqlite3_errmsg(j->db));
+    sqlite3_free(msg);
+    return -1;
+  }
+  j->full_sync = full;
+  return 0;
+}
+
+/* Commits the open batch of not-durable writes, if any. */
+static int sq_flush(tr_journal *j) {
+  if (!j->batch_open) return 0;
+  j->batch_open = 0;
+  if (exec(j, "COMMIT") == 0) return 0;
+  sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}
+
+/* Gets ready for a write: a durable one commits the batch first and then commits by itself with
+ * synchronous=FULL; another joins the batch (opening it with synchronous=NORMAL). */
+static int begin_write(tr_journal *j, int durable) {
+  if (durable) return sq_flush(j) == 0 && set_sync(j, 1) == 0 ? 0 : -1;
+  if (j->batch_open) return 0;
+  if (set_sync(j, 0) != 0 || exec(j, "BEGIN IMMEDIATE") != 0) return -1;
+  j->batch_open = 1;
+  return 0;
+}
+
+/* The statement of sql with the arguments given by `types` bound: 's' text (NULL binds null),
+ * 'i' long long, 'd' double. Give it back with release(). */
+static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...) {
+  sqlite3_stmt *st = statement(j, sql);
+  if (!st) return NULL;
   va_list ap;
   va_start(ap, types);
   for (int i = 0; types[i]; i++) {
@@ -131,12 +212,13 @@ static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, 
   return st;
 }
 
-/* Runs a statement that returns no rows, and finalizes it. */
+/* Runs a statement that returns no rows, and releases it. */
 static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what) {
   if (!st) return -1;
   int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : db_fail(j, what);
+  int ok = rc == SQLITE_DONE ? 0 : db_fail(j, what);
+  release(j, st);
+  return ok;
 }
 
 static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
@@ -162,9 +244,10 @@ static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
   sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   if (exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0)
     goto failed_msg;
+  j->full_sync = 1;
   sqlite3_stmt *st = prepare(j, "PRAGMA user_version", "");
   int version = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-  sqlite3_finalize(st);
+  if (st) release(j, st);
   if (version < 0) goto failed_msg;
   if (version > SCHEMA_VERSION) {
     snprintf(err, errlen, "%s was written by a newer taskrun (schema %d; this one knows %d)",
@@ -172,17 +255,20 @@ static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
     goto failed;
   }
   if (version < SCHEMA_VERSION) {
-    /* Version 1 lacked runs.script_hash: add it (its runs read as of an unknown script). */
-    char sql[sizeof schema + 128];
-    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s %s PRAGMA user_version=%d; COMMIT;",
-             version == 1 ? "ALTER TABLE runs ADD COLUMN script_hash TEXT;" : "", schema,
-             SCHEMA_VERSION);
+    /* Version 1 lacked runs.script_hash (its runs read as of an unknown script), versions 1
+     * and 2 steps.resolution: add them. */
+    char sql[sizeof schema + 256];
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s %s %s PRAGMA user_version=%d; COMMIT;",
+             version == 1 ? "ALTER TABLE runs ADD COLUMN script_hash TEXT;" : "",
+             version == 1 || version == 2 ? "ALTER TABLE steps ADD COLUMN resolution TEXT;" : "",
+             schema, SCHEMA_VERSION);
     if (exec(j, sql) != 0) goto failed_msg;
   }
   return j;
 failed_msg:
   snprintf(err, errlen, "cannot use %s: %s", path, j->err);
 failed:
+  for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   sqlite3_close(j->db);
   free(j->dir);
   free(j);
@@ -191,6 +277,8 @@ failed:
 
 static void sq_close(tr_journal *j) {
   if (!j) return;
+  sq_flush(j);
+  for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   for (int i = 0; i < MAX_LOCKS; i++) {
     if (j->locks[i].fd >= 0) close(j->locks[i].fd);
     free(j->locks[i].name);
@@ -208,11 +296,7 @@ static const char *sq_error(tr_journal *j) {
 
 /* The lock file of `name`: locks/<64-bit FNV-1a of the name>.lock (any name, any length). */
 static int lock_path(tr_journal *j, const char *name, char *path, size_t n) {
-  unsigned long long h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
+  unsigned long long h = tr_fnv1a64(TR_FNV1A64_INIT, name, strlen(name));
   snprintf(path, n, "%s/locks", j->dir);
   if (mkdir(path, 0700) != 0 && errno != EEXIST)
     return fail(j, "cannot create %s: %s", path, strerror(errno));
@@ -309,12 +393,12 @@ static void read_run(sqlite3_stmt *st, tr_journal_run *r) {
   r->script_hash = dup_text(st, 11);
 }
 
-/* Reads the one row st returns into out: 0, 1 when none, -1 on an error. Finalizes st. */
+/* Reads the one row st returns into out: 0, 1 when none, -1 on an error. Releases st. */
 static int one_run(tr_journal *j, sqlite3_stmt *st, tr_journal_run *out) {
   if (!st) return -1;
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) read_run(st, out);
-  sqlite3_finalize(st);
+  release(j, st);
   return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : db_fail(j, "read a run");
 }
 
@@ -325,6 +409,7 @@ static int sq_run_begin(tr_journal *j, const char *key, const char *script,
   *resumed = 0;
   if (exec(j, "BEGIN IMMEDIATE") != 0) return -1;
   tr_journal_run last = { 0 };
+  if (begin_write(j, 1) != 0) return -1;
   int rc = one_run(j, prepare(j, "SELECT " RUN_COLS " FROM runs WHERE key = ?1 ORDER BY id DESC "
                               "LIMIT 1", "s", key), &last);
   if (rc < 0) goto rollback;
@@ -367,6 +452,7 @@ rollback:
 }
 
 static int sq_run_end(tr_journal *j, const char *run_id, const char *status, int exit_code) {
+  if (begin_write(j, 1) != 0) return -1;
   return run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, ended = ?3, exit_code = ?4 "
                              "WHERE id = ?1", "ssdi", run_id, status, now(), (long long)exit_code),
                   "record a run's end");
@@ -383,7 +469,7 @@ static int sq_runs_list(tr_journal *j, tr_journal_run_cb cb, void *ud) {
     tr_journal_run_free(&r);
     if (stop) { rc = SQLITE_DONE; break; }
   }
-  sqlite3_finalize(st);
+  release(j, st);
   return rc == SQLITE_DONE ? 0 : db_fail(j, "list the runs");
 }
 
@@ -398,6 +484,7 @@ static int sq_run_get(tr_journal *j, const char *ref, tr_journal_run *out) {
 
 static int sq_prune(tr_journal *j, double before, long long *removed) {
   *removed = 0;
+  if (begin_write(j, 1) != 0) return -1;
   int rc = run_stmt(j, prepare(j, "DELETE FROM runs WHERE status IN (?1, ?2) AND ended < ?3",
                                "ssd", TR_RUN_FINISHED, TR_RUN_FAILED, before), "prune");
   if (rc == 0) *removed = sqlite3_changes(j->db);
@@ -407,17 +494,9 @@ static int sq_prune(tr_journal *j, double before, long long *removed) {
 /* ---- steps ---- */
 
 static int sq_step_started(tr_journal *j, const char *run_id, const char *step_key,
-                           long long seq) {
+                           long long seq, const char *data_json, int durable) {
   /* A step run again after a crash (at least once) starts over in the same row. */
-  return run_stmt(j, prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, started) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, step_key, seq) DO "
-                             "UPDATE SET state = ?4, started = ?5, ended = NULL, result = NULL, "
-                             "error = NULL", "ssisd", run_id, step_key, seq, TR_STEP_STARTED,
-                             now()), "record a step's start");
-}
-
-static int sq_step_started_with(tr_journal *j, const char *run_id, const char *step_key,
-                                long long seq, const char *data_json) {
+  if (begin_write(j, durable) != 0) return -1;
   return run_stmt(j, prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, started, "
                              "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, "
                              "step_key, seq) DO UPDATE SET state = ?4, started = ?5, ended = NULL,"
@@ -427,7 +506,8 @@ static int sq_step_started_with(tr_journal *j, const char *run_id, const char *s
 
 static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                     const char *state, const char *result, const char *error,
-                    const char *created_id) {
+                    const char *created_id, int durable) {
+  if (begin_write(j, durable) != 0) return -1;
   int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = ?6, "
                                "error = ?7, created_id = coalesce(?8, created_id) "
                                "WHERE run_id = ?1 AND step_key = ?2 AND seq = ?3", "ssisdsss",
@@ -439,16 +519,39 @@ static int step_end(tr_journal *j, const char *run_id, const char *step_key, lon
 }
 
 static int sq_step_finished(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                            const char *result_json, const char *created_id) {
-  return step_end(j, run_id, step_key, seq, TR_STEP_FINISHED, result_json, NULL, created_id);
+                            const char *result_json, const char *created_id, int durable) {
+  return step_end(j, run_id, step_key, seq, TR_STEP_FINISHED, result_json, NULL, created_id,
+                  durable);
 }
 
 static int sq_step_failed(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                          const char *error_json) {
-  return step_end(j, run_id, step_key, seq, TR_STEP_FAILED, NULL, error_json, NULL);
+                          const char *error_json, int durable) {
+  return step_end(j, run_id, step_key, seq, TR_STEP_FAILED, NULL, error_json, NULL, durable);
 }
 
-#define STEP_COLS "step_key, seq, state, started, ended, result, error, created_id"
+static int sq_step_resolve(tr_journal *j, const char *run_id, const char *step_key,
+                           long long seq, const char *state, const char *created_id,
+                           const char *resolution_json) {
+  if (begin_write(j, 1) != 0) return -1;
+  int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = coalesce(?4, state), created_id = "
+                               "coalesce(?5, created_id), resolution = ?6 WHERE run_id = ?1 AND "
+                               "step_key = ?2 AND seq = ?3", "ssisss", run_id, step_key, seq,
+                               state, created_id, resolution_json), "record a resolution");
+  if (rc == 0 && sqlite3_changes(j->db) == 0)
+    return fail(j, "journal: run %s has no step %s #%lld", run_id, step_key, seq);
+  return rc;
+}
+
+static int sq_created_known(tr_journal *j, const char *created_id) {
+  sqlite3_stmt *st = prepare(j, "SELECT 1 FROM steps WHERE created_id = ?1 LIMIT 1", "s",
+                             created_id);
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  release(j, st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(j, "look up a created id");
+}
+
+#define STEP_COLS "step_key, seq, state, started, ended, result, error, created_id, resolution"
 
 static void read_step(sqlite3_stmt *st, tr_journal_step *s) {
   s->step_key = dup_text(st, 0);
@@ -459,6 +562,7 @@ static void read_step(sqlite3_stmt *st, tr_journal_step *s) {
   s->result = dup_text(st, 5);
   s->error = dup_text(st, 6);
   s->created_id = dup_text(st, 7);
+  s->resolution = dup_text(st, 8);
 }
 
 static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, long long seq,
@@ -469,7 +573,7 @@ static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, 
   if (!st) return -1;
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) read_step(st, out);
-  sqlite3_finalize(st);
+  release(j, st);
   return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : db_fail(j, "read a step");
 }
 
@@ -485,13 +589,13 @@ static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb c
     tr_journal_step_free(&s);
     if (stop) { rc = SQLITE_DONE; break; }
   }
-  sqlite3_finalize(st);
+  release(j, st);
   return rc == SQLITE_DONE ? 0 : db_fail(j, "list the steps");
 }
 
 const tr_journal_ops tr_journal_sqlite = {
-  "sqlite", sq_open, sq_close, sq_error, sq_lock, sq_unlock, sq_held,
+  "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_lock, sq_unlock, sq_held,
   sq_run_begin, sq_run_end, sq_runs_list, sq_run_get, sq_prune,
-  sq_step_started, sq_step_finished, sq_step_failed, sq_step_started_with, sq_step_get,
+  sq_step_started, sq_step_finished, sq_step_failed, sq_step_resolve, sq_created_known, sq_step_get,
   sq_steps_list,
 };

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "errors.h"
 #include "host.h"
 #include "log.h"
@@ -143,6 +144,13 @@ static int run_loop(lua_State *L, run_state *rs) {
       snprintf(msg, sizeof msg, "deadlock: %d task%s wait on each other and nothing else can "
                "wake them (a join cycle?)", n, n == 1 ? "" : "s");
       tr_log_report(msg, NULL);
+      TR_STACK_END(L, rs->nargs + 1, 0);
+      return TR_EXIT_ERROR;
+    }
+    /* What the turn journaled is committed before the loop sends what the turn asked for. */
+    if (tr_durable_flush() != 0) {
+      decide(rs, TR_EXIT_ERROR);
+      tr_sched_cancel_all();
       TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_ERROR;
     }

@@ -6,7 +6,7 @@
 /* Exit codes (README: "Exit codes"). */
 enum {
   TR_EXIT_OK = 0, TR_EXIT_ERROR = 1, TR_EXIT_USAGE = 2, TR_EXIT_FAILED = 3, TR_EXIT_TIMEOUT = 4,
-  TR_EXIT_AUTH = 5
+  TR_EXIT_AUTH = 5, TR_EXIT_IN_DOUBT = 6
 };
 
 /* [-(nargs+1), +0] Runs the function below the nargs arguments as the main task, with the

@@ -63,23 +63,48 @@ function m.restore_job(c, job_id)
     { provider = "bluexp", task_id = job_id }), 2)
 end
 
--- Starts a restore (POST .../api/v{version}/restore, version 2 unless given) and returns its
--- job's Task. The POST is never repeated: if reading the job fails, the error carries its id.
-function m.start_restore(c, body, opts)
+-- A JSON value equal to another: same scalars, same fields at any depth.
+local function same(x, y)
+  if type(x) ~= "table" or type(y) ~= "table" then return x == y end
+  for k, v in pairs(x) do if not same(v, y[k]) then return false end end
+  for k in pairs(y) do if x[k] == nil then return false end end
+  return true
+end
+
+-- How much earlier than the step's start a job's creation time may read and still be taken for
+-- the step's: the vendor's clock and ours differ a little.
+local CLOCK_SKEW = 60
+
+-- bluexp.start_restore(body [, { version = 1|2|3 }]): starts a restore (POST
+-- .../api/v{version}/restore, version 2 unless given) and returns its job's Task. The POST is
+-- never repeated: if reading the job fails, the error carries its id. In doubt (the answer
+-- lost), the restore status list is searched for a job created since the step began with the
+-- same source and target.
+local restore = {}
+
+function restore.check(c, body, opts)
   local version = (opts or {}).version or 2
   if version ~= 1 and version ~= 2 and version ~= 3 then
-    error(core.error("usage", "bluexp.start_restore: version must be 1, 2 or 3"), 2)
+    error(core.error("usage", "bluexp.start_restore: version must be 1, 2 or 3"), 4)
   end
   if type(body) ~= "table" then
-    error(core.error("usage", "bluexp.start_restore needs the restore body, { restore = {...} }"), 2)
+    error(core.error("usage", "bluexp.start_restore needs the restore body, { restore = {...} }"),
+      4)
   end
-  local res = c:send("restore_v" .. version, nil, { json = body })
+end
+
+function restore.send(c, body, opts)
+  local res = c:send("restore_v" .. ((opts or {}).version or 2), nil, { json = body })
   local answer = c:body(res, 2, "an object with a job-id")
   local job_id = answer["job-id"]
   if (type(job_id) ~= "string" or job_id == "") and math.type(job_id) ~= "integer" then
     c:unexpected(res, job_id, "the job's id", 'in "job-id"', 2, nil, "the restore may have "
       .. "started: find it with bluexp.restore_jobs() before starting it again")
   end
+  return job_id
+end
+
+function restore.task(c, job_id)
   local ok, task = pcall(m.job, c, job_id)
   if ok then return task end
   if type(task) == "table" then
@@ -88,7 +113,24 @@ function m.start_restore(c, body, opts)
       .. "poll it with bluexp.job(%s)", provider.quote(job_id), tostring(task.message),
       provider.quote(job_id))
   end
-  error(task, 2)
+  error(task, 3)
+end
+
+function restore.reconcile(c, since, body)
+  local want = type(body.restore) == "table" and body.restore or {}
+  local found = {}
+  for _, task in ipairs(m.restore_jobs(c)) do
+    local raw = task.raw or {}
+    local data = type(raw.data) == "table" and type(raw.data.restore) == "table"
+      and raw.data.restore or {}
+    if type(raw.time) == "number" and raw.time >= (since - CLOCK_SKEW) * 1000
+        and same(data.source, want.source) and same(data.target, want.target) then
+      found[#found + 1] = { id = task.id, task = task, words = string.format("job %s (%s, "
+        .. "created %s)", provider.quote(task.id), tostring(task.state),
+        os.date("!%Y-%m-%dT%H:%M:%SZ", raw.time // 1000)) }
+    end
+  end
+  return found, true
 end
 
 local function decorate(c, headers)
@@ -97,4 +139,4 @@ local function decorate(c, headers)
   headers["x-agent-id"] = agent
 end
 
-return provider.module("bluexp", m, decorate)
+return provider.module("bluexp", m, decorate, { calls = { start_restore = restore } })

@@ -384,10 +384,18 @@ end
 -- `decorate(client, headers)`, when given, adds the provider's own headers to every request.
 -- `traits` (optional): { wait = { interval =, max_interval =, backoff = } }, the provider's own
 -- default wait schedule (how fast its tasks change, or vanish once done), also readable as
--- mod.wait_defaults.
+-- mod.wait_defaults; { calls = { method = descriptor } }, the methods that start or change
+-- something, each a step of its own in a journaled run (stdlib/taskrun/calls.lua says what a
+-- descriptor holds).
 function provider.module(name, methods, decorate, traits)
   local mod = {}
   local default
+  if traits and traits.calls then
+    local calls = require("taskrun.calls")
+    for method, desc in pairs(traits.calls) do
+      methods[method] = calls.method(name, method, desc)
+    end
+  end
   if traits and traits.wait then
     wait_defaults[name] = traits.wait
     mod.wait_defaults = {}   -- a copy: changing it changes nothing

@@ -82,10 +82,16 @@ function step.step(name, fn, ...)
     usage(string.format("step \"%s\": the second argument must be a function, not %s", name,
       type(fn)))
   end
+  if name:find("^wait:") or name:find("^call:") then
+    usage(string.format("step \"%s\": names beginning with \"wait:\" and \"call:\" are taskrun's "
+      .. "own (its waits and provider calls); choose another", name))
+  end
   if not journal.journaled() then return fn(...) end
   local n = (counts[name] or 0) + 1
   counts[name] = n
-  local state, result, err = journal.get(name, n)
+  -- A run on its first attempt has no steps in the journal yet: nothing to look up.
+  local state, result, err
+  if journal.resumed() then state, result, err = journal.get(name, n) end
   if state == "finished" then return decode_results(result) end
   if state == "failed" and not journal.retry_failed() then raise_recorded(err) end
   journal.started(name, n)
