@@ -1,7 +1,8 @@
-/* Keycard catalog tasks (docs.keycard.ai/api). A completed task answers 303 See Other to its
- * install; pending, running and failed tasks answer 200. Installs take their status from their
- * tasks. */
+/* Keycard catalog tasks and installs (docs.keycard.ai/api). A completed task answers 303 See
+ * Other to its install; pending, running and failed tasks answer 200. Installs take their status
+ * from their tasks; a zone's installs can be listed a page at a time. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,11 +143,16 @@ static void get_install(sim_request *rq, const char *zone, const char *id)
  * 400) when it is not one of ours. Keycard documents 1..255 characters and nothing more. */
 static int read_cursor(sim_request *rq, const char *name, unsigned long *seq)
 {
-  char *text = sim_query_get(rq->query, name, 0), tail;
+  char *text = sim_query_get(rq->query, name, 0), *end = NULL;
   if (!text) return 1;
   size_t len = strlen(text), pre = strlen(SIM_CURSOR);
-  int ok = len >= 1 && len <= 255 && strncmp(text, SIM_CURSOR, pre) == 0 &&
-           isdigit((unsigned char)text[pre]) && sscanf(text + pre, "%lu%c", seq, &tail) == 1;
+  int ok = len <= 255 && strncmp(text, SIM_CURSOR, pre) == 0 &&
+           isdigit((unsigned char)text[pre]);
+  if (ok) {
+    errno = 0;
+    *seq = strtoul(text + pre, &end, 10);
+    ok = errno == 0 && *end == '\0';
+  }
   free(text);
   if (!ok) invalid(rq, "the query parameters are invalid", name, "is not a valid cursor");
   return ok ? 0 : -1;
