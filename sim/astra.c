@@ -132,35 +132,60 @@ static json_t *task_fields(const char *id, const char *name, const char *summary
   return f;
 }
 
-/* The backup resource, with its state read off its astra.backup task; -1 when unknown. */
-static int backup_state(const char *app, const char *id, json_t **out)
+/* The astra.backup task of app whose backup is id, or NULL (store lock held). */
+static sim_task *backup_task(const char *app, const char *id)
 {
-  static const char *const map[][2] = { { "notStarted", "pending" }, { "running", "running" },
-                                        { "completed", "completed" }, { "failed", "failed" },
-                                        { "cancelled", "failed" } };
-  sim_store_lock();
-  sim_task *t = sim_store_next(NULL);
-  for (; t; t = sim_store_next(t)) {
+  for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
     const char *rid = json_string_value(json_object_get(t->fields, "resourceID"));
     const char *tapp = json_string_value(json_object_get(t->fields, "_app"));
     if (t->provider == SIM_ASTRA && rid && tapp && strcmp(rid, id) == 0 &&
         strcmp(tapp, app) == 0) {
-      break;
+      return t;
     }
   }
-  if (!t) {
-    sim_store_unlock();
-    return -1;
-  }
+  return NULL;
+}
+
+/* The backup resource of task t, its state read off t without counting a read (lock held). */
+static json_t *render_backup(sim_task *t)
+{
+  static const char *const map[][2] = { { "notStarted", "pending" }, { "running", "running" },
+                                        { "completed", "completed" }, { "failed", "failed" },
+                                        { "cancelled", "failed" } };
   const char *task_state = sim_step_state(sim_task_step(t, 0)), *state = "running";
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
     if (strcmp(map[i][0], task_state) == 0) state = map[i][1];
   }
-  *out = json_pack("{s:s,s:s,s:s,s:O,s:s,s:O}", "type", "application/astra-appBackup",
-                   "version", "1.1", "id", id, "name", json_object_get(t->fields, "_backupName"),
-                   "state", state, "metadata", json_object_get(t->fields, "metadata"));
+  return json_pack("{s:s,s:s,s:O,s:O,s:s,s:O}", "type", "application/astra-appBackup",
+                   "version", "1.1", "id", json_object_get(t->fields, "resourceID"),
+                   "name", json_object_get(t->fields, "_backupName"), "state", state,
+                   "metadata", json_object_get(t->fields, "metadata"));
+}
+
+/* The backup resource; -1 when unknown. */
+static int backup_state(const char *app, const char *id, json_t **out)
+{
+  sim_store_lock();
+  sim_task *t = backup_task(app, id);
+  if (t) *out = render_backup(t);
   sim_store_unlock();
-  return 0;
+  return t ? 0 : -1;
+}
+
+/* GET .../apps/{app}/appBackups: the app's backups in creation order, each as a GET of it
+ * answers, with the task list's include, limit, filter and continue. */
+static void list_backups(sim_request *rq, const char *app)
+{
+  json_t *all = json_array();
+  sim_store_lock();
+  for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
+    const char *tapp = json_string_value(json_object_get(t->fields, "_app"));
+    if (t->provider == SIM_ASTRA && tapp && strcmp(tapp, app) == 0) {
+      json_array_append_new(all, render_backup(t));
+    }
+  }
+  sim_store_unlock();
+  sim_astra_list_objects(rq, "application/astra-appBackups", all);
 }
 
 static void create_backup(sim_request *rq, const char *account, const char *app)
@@ -234,11 +259,13 @@ static void route(sim_request *rq, char **seg, int n, int core)
 {
   if (core && n == 5) sim_astra_list(rq);
   else if (core) get_task(rq, seg[5]);
+  else if (n == 7 && strcmp(rq->method, "GET") == 0) list_backups(rq, seg[5]);
   else if (n == 7) create_backup(rq, seg[1], seg[5]);
   else get_backup(rq, seg[5], seg[7]);
 }
 
-/* Routes under accounts/{a}/: core/v1/tasks[/{id}], k8s/v1/apps/{app}/appBackups[/{id}]. */
+/* Routes under accounts/{a}/: core/v1/tasks[/{id}], k8s/v1/apps/{app}/appBackups (GET lists,
+ * POST starts one), k8s/v1/apps/{app}/appBackups/{id}. */
 static void handle(sim_request *rq)
 {
   char *seg[8];
@@ -249,7 +276,7 @@ static void handle(sim_request *rq)
                 strcmp(seg[4], "apps") == 0 && strcmp(seg[6], "appBackups") == 0;
   const char *allowed = NULL;
   if (core && n <= 6) allowed = "GET";
-  else if (backups && n == 7) allowed = "POST";
+  else if (backups && n == 7) allowed = "GET POST";
   else if (backups && n == 8) allowed = "GET";
   if (!allowed) {
     sim_astra_problem(rq, 404, 2, "Collection not found",

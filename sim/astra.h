@@ -14,5 +14,8 @@ void sim_astra_bad_param(sim_request *rq, int number, const char *name, const ch
 json_t *sim_astra_render(sim_task *t, json_t *step);
 /* GET /accounts/{a}/core/v1/tasks with include, limit, filter and continue. */
 void sim_astra_list(sim_request *rq);
+/* Answers a collection of type whose resources are objects (reference taken), in that order,
+ * with the task list's include, limit, filter and continue. */
+void sim_astra_list_objects(sim_request *rq, const char *type, json_t *objects);
 
 #endif

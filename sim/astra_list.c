@@ -1,5 +1,6 @@
-/* The Astra task list: filter, then page with limit and continue, then project with include.
- * The continue token is the offset of the next page; clients must treat it as opaque. */
+/* Astra collections (the task list, an app's backups): filter, then page with limit and
+ * continue, then project with include. The continue token is the offset of the next page;
+ * clients must treat it as opaque. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,24 @@ static int parse_filters(sim_request *rq, sim_filter *filters)
   return n;
 }
 
+/* Answers the collection: items (taken) are the page, matched how many passed the filters. */
+static void reply_list(sim_request *rq, const char *type, json_t *items, long matched,
+                       long offset)
+{
+  char now[40], token[40];
+  sim_now_rfc3339(now, sizeof now);
+  json_t *meta = json_pack("{s:[],s:s,s:s,s:s,s:I}", "labels", "creationTimestamp", now,
+                           "modificationTimestamp", now, "createdBy",
+                           "00000000-0000-0000-0000-000000000000", "count", (json_int_t)matched);
+  long next = offset + (long)json_array_size(items);
+  if (next < matched) {
+    snprintf(token, sizeof token, "sim-next-%ld", next);
+    json_object_set_new(meta, "continue", json_string(token));
+  }
+  sim_reply_json(rq, 200, NULL, json_pack("{s:s,s:s,s:o,s:o}", "type", type, "version", "1.1",
+                                          "items", items, "metadata", meta));
+}
+
 void sim_astra_list(sim_request *rq)
 {
   sim_filter filters[SIM_MAX_FILTERS];
@@ -181,16 +200,29 @@ void sim_astra_list(sim_request *rq)
   }
   sim_store_unlock();
   free(include);
-  char now[40], token[40];
-  sim_now_rfc3339(now, sizeof now);
-  json_t *meta = json_pack("{s:[],s:s,s:s,s:s,s:I}", "labels", "creationTimestamp", now,
-                           "modificationTimestamp", now, "createdBy",
-                           "00000000-0000-0000-0000-000000000000", "count", (json_int_t)matched);
-  long next = offset + (long)json_array_size(items);
-  if (next < matched) {
-    snprintf(token, sizeof token, "sim-next-%ld", next);
-    json_object_set_new(meta, "continue", json_string(token));
+  reply_list(rq, "application/astra-tasks", items, matched, offset);
+}
+
+void sim_astra_list_objects(sim_request *rq, const char *type, json_t *objects)
+{
+  sim_filter filters[SIM_MAX_FILTERS];
+  long limit = -1, offset = 0, matched = 0;
+  int nfilters;
+  if (parse_paging(rq, &limit, &offset) != 0 || (nfilters = parse_filters(rq, filters)) < 0) {
+    json_decref(objects);
+    return;
   }
-  sim_reply_json(rq, 200, NULL, json_pack("{s:s,s:s,s:o,s:o}", "type", "application/astra-tasks",
-                                          "version", "1.1", "items", items, "metadata", meta));
+  char *include = sim_query_get(rq->query, "include", 0);
+  json_t *items = json_array(), *obj;
+  size_t i;
+  json_array_foreach(objects, i, obj) {
+    int in_page = matches(obj, filters, nfilters) && matched++ >= offset &&
+                  (limit < 0 || (long)json_array_size(items) < limit);
+    if (!in_page) continue;
+    json_incref(obj);
+    json_array_append_new(items, include && *include ? project(obj, include) : obj);
+  }
+  json_decref(objects);
+  free(include);
+  reply_list(rq, type, items, matched, offset);
 }

@@ -1,6 +1,8 @@
-/* Keycard catalog tasks (docs.keycard.ai/api). A completed task answers 303 See Other to its
- * install; pending, running and failed tasks answer 200. Installs take their status from their
- * tasks. */
+/* Keycard catalog tasks and installs (docs.keycard.ai/api). A completed task answers 303 See
+ * Other to its install; pending, running and failed tasks answer 200. Installs take their status
+ * from their tasks; a zone's installs can be listed a page at a time. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,8 @@
 #include "vendor.h"
 
 #define SIM_NANOID "0123456789abcdefghijklmnopqrstuvwxyz"
+#define SIM_CURSOR "sim-c"     /* + a creation sequence number; opaque to clients */
+#define SIM_PAGE_DEFAULT 50    /* Keycard documents the 1..100 range, not the default */
 
 static const char *const task_states[] = { "pending", "running", "completed", NULL };
 
@@ -46,11 +50,16 @@ static void kc_error(sim_request *rq, int status, const char *message)
   kc_error_full(rq, status, error_code(status), message, NULL);
 }
 
-static void validation_error(sim_request *rq, const char *field, const char *message)
+static void invalid(sim_request *rq, const char *what, const char *field, const char *message)
 {
   json_t *details = json_pack("[{s:s,s:s,s:s}]", "code", "validation_error", "field", field,
                               "message", message);
-  kc_error_full(rq, 400, "validation_error", "the request body is invalid", details);
+  kc_error_full(rq, 400, "validation_error", what, details);
+}
+
+static void validation_error(sim_request *rq, const char *field, const char *message)
+{
+  invalid(rq, "the request body is invalid", field, message);
 }
 
 static json_t *render_task(sim_task *t, json_t *step)
@@ -128,6 +137,89 @@ static void get_install(sim_request *rq, const char *zone, const char *id)
   sim_store_unlock();
   if (obj) sim_reply_json(rq, 200, NULL, obj);
   else kc_error(rq, 404, "install not found");
+}
+
+/* Reads the after or before cursor into *seq; 1 when absent, 0 when read, -1 (after answering
+ * 400) when it is not one of ours. Keycard documents 1..255 characters and nothing more. */
+static int read_cursor(sim_request *rq, const char *name, unsigned long *seq)
+{
+  char *text = sim_query_get(rq->query, name, 0), *end = NULL;
+  if (!text) return 1;
+  size_t len = strlen(text), pre = strlen(SIM_CURSOR);
+  int ok = len <= 255 && strncmp(text, SIM_CURSOR, pre) == 0 &&
+           isdigit((unsigned char)text[pre]);
+  if (ok) {
+    errno = 0;
+    *seq = strtoul(text + pre, &end, 10);
+    ok = errno == 0 && *end == '\0';
+  }
+  free(text);
+  if (!ok) invalid(rq, "the query parameters are invalid", name, "is not a valid cursor");
+  return ok ? 0 : -1;
+}
+
+static unsigned long seq_at(json_t *seqs, size_t i)
+{
+  return (unsigned long)json_integer_value(json_array_get(seqs, i));
+}
+
+static json_t *cursor(unsigned long seq)
+{
+  char text[48];
+  snprintf(text, sizeof text, SIM_CURSOR "%lu", seq);
+  return json_string(text);
+}
+
+/* GET /zones/{z}/installs?limit=&after=&before=: the zone's installs oldest first (creation
+ * order), deleted ones included, as an InstallList {items, pagination}. A cursor names a place
+ * between two installs, so a page that follows is right even when installs came meanwhile. */
+static void list_installs(sim_request *rq, const char *zone)
+{
+  long limit = SIM_PAGE_DEFAULT;
+  unsigned long after = 0, before = 0;
+  char *text = sim_query_get(rq->query, "limit", 0);
+  int bad = text && sim_parse_long(text, 1, 100, &limit) != 0;
+  free(text);
+  if (bad) {
+    invalid(rq, "the query parameters are invalid", "limit", "must be an integer from 1 to 100");
+    return;
+  }
+  int has_after = read_cursor(rq, "after", &after);
+  if (has_after < 0) return;
+  int has_before = read_cursor(rq, "before", &before);
+  if (has_before < 0) return;
+  if (has_after == 0 && has_before == 0) {
+    invalid(rq, "the query parameters are invalid", "before", "after and before are exclusive");
+    return;
+  }
+  json_t *all = json_array(), *seqs = json_array();
+  sim_store_lock();
+  for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
+    if (t->provider != SIM_KEYCARD || t->kind != SIM_KIND_INSTALL || strcmp(t->scope, zone)) {
+      continue;
+    }
+    json_array_append_new(all, render_install(t, zone));
+    json_array_append_new(seqs, json_integer((json_int_t)t->seq));
+  }
+  sim_store_unlock();
+  /* The page is [lo, hi) of the zone's installs. */
+  size_t n = json_array_size(all), lo = 0, hi;
+  if (has_before == 0) {
+    for (hi = 0; hi < n && seq_at(seqs, hi) < before; hi++) {}
+    lo = hi > (size_t)limit ? hi - (size_t)limit : 0;
+  } else {
+    while (has_after == 0 && lo < n && seq_at(seqs, lo) <= after) lo++;
+    hi = lo + (size_t)limit < n ? lo + (size_t)limit : n;
+  }
+  json_t *items = json_array();
+  for (size_t i = lo; i < hi; i++) json_array_append(items, json_array_get(all, i));
+  /* after_cursor: everything from item hi on; before_cursor: everything up to item lo - 1. */
+  json_t *next = hi < n ? cursor(seq_at(seqs, hi) - 1) : json_null();
+  json_t *prev = lo > 0 ? cursor(seq_at(seqs, lo - 1) + 1) : json_null();
+  json_decref(all);
+  json_decref(seqs);
+  sim_reply_json(rq, 200, NULL, json_pack("{s:o,s:{s:o,s:o}}", "items", items, "pagination",
+                                          "after_cursor", next, "before_cursor", prev));
 }
 
 /* Adds a task for install (lock held) and answers with it. */
@@ -209,14 +301,15 @@ static void delete_install(sim_request *rq, const char *zone, const char *id)
   sim_store_unlock();
 }
 
-/* Routes: zones/{z}/catalog_tasks/{t}, zones/{z}/installs, zones/{z}/installs/{i}. */
+/* Routes: zones/{z}/catalog_tasks/{t}, zones/{z}/installs (GET lists, POST creates),
+ * zones/{z}/installs/{i}. */
 static void handle(sim_request *rq)
 {
   char *seg[5];
   int n = sim_split_path(rq->path, seg, 5);
   const char *allowed = NULL;
   if (n == 4 && strcmp(seg[2], "catalog_tasks") == 0) allowed = "GET";
-  else if (n == 3 && strcmp(seg[2], "installs") == 0) allowed = "POST";
+  else if (n == 3 && strcmp(seg[2], "installs") == 0) allowed = "GET POST";
   else if (n == 4 && strcmp(seg[2], "installs") == 0) allowed = "GET DELETE";
   sim_auth auth = allowed ? sim_check_bearer(rq, SIM_KEYCARD) : SIM_AUTH_OK;
   if (!allowed) kc_error(rq, 404, "not found");
@@ -225,6 +318,8 @@ static void handle(sim_request *rq)
     kc_error(rq, 401, auth == SIM_AUTH_MISSING   ? "missing bearer token"
                        : auth == SIM_AUTH_EXPIRED ? "token expired"
                                                   : "invalid token");
+  } else if (n == 3 && strcmp(rq->method, "GET") == 0) {
+    list_installs(rq, seg[1]);
   } else if (n == 3) {
     create_install(rq, seg[1]);
   } else if (strcmp(seg[2], "catalog_tasks") == 0) {

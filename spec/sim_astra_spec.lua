@@ -61,6 +61,68 @@ describe("taskrun-sim Astra", function()
     assert.are.equal("completed", out[7].state)
   end)
 
+  it("lists an app's backups, each as GET answers it, filtered by name, no other app's", function()
+    local out = run(sim, [[
+      admin("POST", "/_sim/config", { mode = "poll" })
+      local apps = account .. "/k8s/v1/apps/"
+      local ids = {}
+      local made = { { "app-1", "nightly" }, { "app-2", "nightly" }, { "app-1", "weekly" } }
+      for i, b in ipairs(made) do
+        ids[i] = http.post(apps .. b[1] .. "/appBackups", { headers = auth,
+          json = { name = b[2] } }):json().id
+      end
+      emit(seen(http.get(apps .. "app-1/appBackups", { headers = auth })))
+      emit(http.get(apps .. "app-1/appBackups/" .. ids[1], { headers = auth }):json())
+      emit(http.get(apps .. "app-1/appBackups/" .. ids[3], { headers = auth }):json())
+      emit(http.get(apps .. "app-1/appBackups", { headers = auth,
+        query = { filter = "name eq 'weekly'" } }):json())
+      emit(http.get(apps .. "app-2/appBackups", { headers = auth }):json())
+      emit(http.get(apps .. "app-9/appBackups", { headers = auth }):json())
+      emit(http.get(apps .. "app-1/appBackups", { headers = auth,
+        query = { include = "id,name,metadata.creationTimestamp", limit = 1 } }):json())
+      emit(ids)
+    ]])
+    local list, ids = out[1], out[8]
+    assert.are.equal(200, list.status)
+    assert.are.equal("application/astra-appBackups", list.body.type)
+    assert.are.equal("1.1", list.body.version)
+    assert.are.equal("table", type(list.body.metadata))
+    assert.are.equal(2, #list.body.items)
+    assert.are.same(out[2], list.body.items[1])
+    assert.are.same(out[3], list.body.items[2])
+    local b = out[2]
+    assert.are.same({ "application/astra-appBackup", "1.1", ids[1], "nightly", "running" },
+      { b.type, b.version, b.id, b.name, b.state })
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d", b.metadata.creationTimestamp)
+    assert.are.equal(1, #out[4].items)
+    assert.are.equal(ids[3], out[4].items[1].id)
+    assert.are.equal(1, #out[5].items)
+    assert.are.equal(ids[2], out[5].items[1].id)
+    assert.are.same({}, out[6].items)
+    assert.are.same({ { ids[1], "nightly", b.metadata.creationTimestamp } }, out[7].items)
+    assert.are.equal(2, out[7].metadata.count)
+    assert.are.equal("string", type(out[7].metadata.continue))
+  end)
+
+  it("answers bad backup list parameters with problem+json 400", function()
+    local out = run(sim, [[
+      local list = account .. "/k8s/v1/apps/app-1/appBackups"
+      for _, q in ipairs({ { filter = "name is x" }, { skip = "2" }, { limit = "0" },
+                           { continue = "nope" } }) do
+        emit(seen(http.get(list, { headers = auth, query = q })))
+      end
+      emit(seen(http.delete(list, { headers = auth })))
+    ]])
+    for i = 1, 4 do
+      assert.are.equal(400, out[i].status)
+      assert.are.equal("400", out[i].body.status)
+      assert.are.equal(({ "filter", "skip", "limit", "continue" })[i],
+        out[i].body.invalidParams[1].name)
+    end
+    assert.are.equal(405, out[5].status)
+    assert.are.equal("GET, POST", out[5].headers.allow)
+  end)
+
   it("projects items into positional arrays in the order include names the fields", function()
     local out = run(sim, [[
       admin("POST", "/_sim/tasks", { provider = "astra", id = "a-1", name = "astra.backup",
