@@ -28,8 +28,10 @@ end
 
 describe("obtained tokens against the simulator", function()
   for _, provider in ipairs({ "redpanda", "keycard", "bluexp" }) do
-    it(provider .. ": a wait of 10 s survives several renewals of a 2 s token", function()
-      local sim = H.start_sim({ "--token-ttl", "2s" })
+    -- 1 s is the shortest lifetime the simulator issues (expires_in is whole seconds): renewed
+    -- after 0.75 s, so a wait of 3 s sees several renewals.
+    it(provider .. ": a wait of 3 s survives several renewals of a 1 s token", function()
+      local sim = H.start_sim({ "--token-ttl", "1s" })
       local r = run(sim, provider, string.format([[
         local steps = { redpanda = { "STATE_PLANNED", "STATE_PREPARING", "STATE_EXECUTING",
                                      "STATE_EXECUTED", "STATE_CUT_OVER" },
@@ -37,7 +39,7 @@ describe("obtained tokens against the simulator", function()
                         bluexp = { "PENDING", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS",
                                    "COMPLETED" } }
         local p = %q
-        local t = sim.task({ provider = p, mode = "time", step_ms = 2500, zone = "z1",
+        local t = sim.task({ provider = p, mode = "time", step_ms = 750, zone = "z1",
                              steps = steps[p] })
         local task = ({
           redpanda = function() return taskrun.redpanda.mount_task(t.id) end,
@@ -46,7 +48,7 @@ describe("obtained tokens against the simulator", function()
         -- Redpanda's last state before it deletes a task is still "running": wait for it.
         local list = steps[p]
         local last = list[#list]
-        task = task:wait({ interval = "500ms", max_interval = "500ms", timeout = "1m",
+        task = task:wait({ interval = "250ms", max_interval = "250ms", timeout = "1m",
                            ["until"] = function(t) return t.state == last end })
         print(task.status, #sim.requests(%q) >= 4)
       ]], provider, TOKEN_PATH[provider]))
