@@ -123,6 +123,7 @@ bench: all
 	sh bench/sim.sh
 	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 1000
 	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 10000
+	sh bench/journal.sh
 
 # valgrind's memcheck on a mixed runbook (tools/valgrind_mixed.lua): no error, no leak.
 valgrind: all

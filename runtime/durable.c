@@ -289,6 +289,15 @@ int tr_durable_flush(void) {
   return -1;
 }
 
+double tr_durable_flush_in(void) {
+  double since = d.run.id ? d.ops->held_since(d.j) : 0;
+  if (since <= 0) return -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double left = since + TR_JOURNAL_BATCH - ((double)ts.tv_sec + ts.tv_nsec / 1e9);
+  return left > 0 ? left : 0;
+}
+
 int tr_durable_end(int code, int deadline_fired) {
   if (!d.j) return code;
   if (d.run.id) {

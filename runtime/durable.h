@@ -62,8 +62,19 @@ int tr_durable_retry_failed(void);
  * could not be recorded. */
 int tr_durable_end(int code, int deadline_fired);
 
-/* Commits the journal writes held back so far (journal.h: flush); the run calls it before its
- * loop waits. Returns 0, or -1 after reporting why the journal cannot be written. */
+/* How long (seconds) the journal may hold back the writes that are not durable (explicit
+ * steps, waits) before committing them: one commit for every step that finished meanwhile,
+ * not one each (a commit is a dozen system calls). A run killed within this time of a step's
+ * end runs that step again, as explicit steps promise (at least once); a provider call's rows
+ * and the run's end are never held back, and commit what was held first. */
+#define TR_JOURNAL_BATCH 0.010
+
+/* Commits the journal writes held back so far (journal.h: flush). Returns 0, or -1 after
+ * reporting why the journal cannot be written. */
 int tr_durable_flush(void);
+
+/* Seconds until the writes held back must be committed with tr_durable_flush (0: now), or -1
+ * when none are held back. The run's loop calls it every turn. */
+double tr_durable_flush_in(void);
 
 #endif

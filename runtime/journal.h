@@ -63,9 +63,10 @@ typedef struct {
   void (*close)(tr_journal *j);
   const char *(*error)(tr_journal *j);
   /* Makes every write so far as safe as its kind promises (see the steps below): writes that
-   * are not durable may be held back until this, the next durable write, or close. The run
-   * calls it before its loop waits. */
+   * are not durable may be held back until this, the next durable write, or close. */
   int (*flush)(tr_journal *j);
+  /* When (epoch seconds) the oldest write held back was made; 0 when none is. */
+  double (*held_since)(tr_journal *j);
 
   /* Locks, released by close or by the process's death (a crash never strands one). `name` is
    * "key:<run key>" or "name:<--lock NAME>". Returns 0 when taken, 1 when another process holds

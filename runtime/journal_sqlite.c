@@ -59,6 +59,7 @@ static const char schema[] =
 
 #define MAX_LOCKS 8
 #define MAX_STMTS 32
+#define MAX_HELD_STARTS 64
 
 struct tr_journal {
   sqlite3 *db;
@@ -68,7 +69,12 @@ struct tr_journal {
   /* Prepared statements, keyed by their SQL text's address (every one is a literal). */
   struct { const char *sql; sqlite3_stmt *st; int busy; } stmts[MAX_STMTS];
   int full_sync;             /* PRAGMA synchronous is FULL (1) or NORMAL (0) now */
-  int batch_open;            /* a transaction of not-durable writes is open */
+  double batch_open;         /* when the transaction of not-durable writes opened; 0: none */
+  double held;               /* when the oldest write held back (batch or start) was made */
+  /* Starts of steps that are not durable, kept here until the step ends (then one row is
+   * written, not two) or until the batch is committed, whichever comes first. */
+  struct held_start { char *run_id, *key, *data; long long seq; double started; } *starts;
+  size_t nstarts, cap_starts;
 };
 
 static double now(void) {
@@ -171,13 +177,46 @@ static int set_sync(tr_journal *j, int full) {
   return 0;
 }
 
-/* Commits the open batch of not-durable writes, if any. */
+static void free_start(struct held_start *h) {
+  free(h->run_id);
+  free(h->key);
+  free(h->data);
+}
+
+static int begin_write(tr_journal *j, int durable);
+static int insert_step(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                       const char *state, double started, double ended, const char *result,
+                       const char *error, const char *created_id);
+
+/* Writes the held starts into the batch (not committed yet). */
+static int write_starts(tr_journal *j) {
+  int rc = 0;
+  for (size_t i = 0; i < j->nstarts; i++) {
+    struct held_start *h = &j->starts[i];
+    if (rc == 0 && begin_write(j, 0) == 0)
+      rc = insert_step(j, h->run_id, h->key, h->seq, TR_STEP_STARTED, h->started, -1, h->data,
+                       NULL, NULL);
+    else
+      rc = -1;
+    free_start(h);
+  }
+  j->nstarts = 0;
+  return rc;
+}
+
+/* Commits what is held back: the starts, then the open batch of not-durable writes. */
 static int sq_flush(tr_journal *j) {
+  if (write_starts(j) != 0) return -1;
+  j->held = 0;
   if (!j->batch_open) return 0;
   j->batch_open = 0;
   if (exec(j, "COMMIT") == 0) return 0;
   sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
   return -1;
+}
+
+static double sq_held_since(tr_journal *j) {
+  return j->held;
 }
 
 /* Gets ready for a write: a durable one commits the batch first and then commits by itself with
@@ -186,7 +225,8 @@ static int begin_write(tr_journal *j, int durable) {
   if (durable) return sq_flush(j) == 0 && set_sync(j, 1) == 0 ? 0 : -1;
   if (j->batch_open) return 0;
   if (set_sync(j, 0) != 0 || exec(j, "BEGIN IMMEDIATE") != 0) return -1;
-  j->batch_open = 1;
+  j->batch_open = now();
+  if (!j->held) j->held = j->batch_open;
   return 0;
 }
 
@@ -278,6 +318,8 @@ failed:
 static void sq_close(tr_journal *j) {
   if (!j) return;
   sq_flush(j);
+  for (size_t i = 0; i < j->nstarts; i++) free_start(&j->starts[i]);
+  free(j->starts);
   for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   for (int i = 0; i < MAX_LOCKS; i++) {
     if (j->locks[i].fd >= 0) close(j->locks[i].fd);
@@ -493,20 +535,80 @@ static int sq_prune(tr_journal *j, double before, long long *removed) {
 
 /* ---- steps ---- */
 
+/* Inserts a step's row, or, for a step run again after a crash (at least once), starts it over
+ * in the same row. ended < 0: not ended. */
+static int insert_step(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                       const char *state, double started, double ended, const char *result,
+                       const char *error, const char *created_id) {
+  sqlite3_stmt *st = prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, started, ended,"
+                             " result, error, created_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                             " ?9) ON CONFLICT (run_id, step_key, seq) DO UPDATE SET state = ?4, "
+                             "started = ?5, ended = ?6, result = ?7, error = ?8, created_id = "
+                             "coalesce(?9, created_id)", "ssisdsss", run_id, step_key, seq, state,
+                             started, (const char *)NULL, result, error);
+  if (!st) return -1;
+  if (ended >= 0) sqlite3_bind_double(st, 6, ended);
+  if (created_id) sqlite3_bind_text(st, 9, created_id, -1, SQLITE_TRANSIENT);
+  return run_stmt(j, st, "record a step");
+}
+
 static int sq_step_started(tr_journal *j, const char *run_id, const char *step_key,
                            long long seq, const char *data_json, int durable) {
-  /* A step run again after a crash (at least once) starts over in the same row. */
-  if (begin_write(j, durable) != 0) return -1;
-  return run_stmt(j, prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, started, "
-                             "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, "
-                             "step_key, seq) DO UPDATE SET state = ?4, started = ?5, ended = NULL,"
-                             " result = ?6, error = NULL", "ssisds", run_id, step_key, seq,
-                             TR_STEP_STARTED, now(), data_json), "record a step's start");
+  if (durable) {
+    if (begin_write(j, 1) != 0) return -1;
+    return insert_step(j, run_id, step_key, seq, TR_STEP_STARTED, now(), -1, data_json, NULL,
+                       NULL);
+  }
+  if (j->nstarts == j->cap_starts) {
+    size_t cap = j->cap_starts ? 2 * j->cap_starts : 16;
+    struct held_start *more = realloc(j->starts, cap * sizeof *more);
+    if (!more) return fail(j, "journal: out of memory");
+    j->starts = more;
+    j->cap_starts = cap;
+  }
+  struct held_start *h = &j->starts[j->nstarts];
+  h->run_id = strdup(run_id);
+  h->key = strdup(step_key);
+  h->data = data_json ? strdup(data_json) : NULL;
+  h->seq = seq;
+  h->started = now();
+  if (!h->run_id || !h->key || (data_json && !h->data)) {
+    free_start(h);
+    return fail(j, "journal: out of memory");
+  }
+  j->nstarts++;
+  if (!j->held) j->held = h->started;
+  /* Many steps or waits begun at once (a fan-out): into the batch with them, so that the
+   * search of take_start stays short. */
+  return j->nstarts >= MAX_HELD_STARTS ? write_starts(j) : 0;
+}
+
+/* The held start of (run, key, seq), taken out of the list into *out; 0 when there is none. */
+static int take_start(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                      struct held_start *out) {
+  for (size_t i = j->nstarts; i-- > 0; ) {
+    struct held_start *h = &j->starts[i];
+    if (h->seq != seq || strcmp(h->key, step_key) != 0 || strcmp(h->run_id, run_id) != 0)
+      continue;
+    *out = *h;
+    memmove(h, h + 1, (j->nstarts - i - 1) * sizeof *h);
+    j->nstarts--;
+    return 1;
+  }
+  return 0;
 }
 
 static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                     const char *state, const char *result, const char *error,
                     const char *created_id, int durable) {
+  struct held_start h;
+  if (!durable && take_start(j, run_id, step_key, seq, &h)) {
+    /* Started and ended within one batch: one row. */
+    int rc = begin_write(j, 0) == 0 ? insert_step(j, run_id, step_key, seq, state, h.started,
+                                                  now(), result, error, created_id) : -1;
+    free_start(&h);
+    return rc;
+  }
   if (begin_write(j, durable) != 0) return -1;
   int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = ?6, "
                                "error = ?7, created_id = coalesce(?8, created_id) "
@@ -568,6 +670,7 @@ static void read_step(sqlite3_stmt *st, tr_journal_step *s) {
 static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                        tr_journal_step *out) {
   memset(out, 0, sizeof *out);
+  if (write_starts(j) != 0) return -1;
   sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 AND "
                              "step_key = ?2 AND seq = ?3", "ssi", run_id, step_key, seq);
   if (!st) return -1;
@@ -578,6 +681,7 @@ static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, 
 }
 
 static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud) {
+  if (write_starts(j) != 0) return -1;
   sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY "
                              "rowid", "s", run_id);
   if (!st) return -1;
@@ -594,7 +698,7 @@ static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb c
 }
 
 const tr_journal_ops tr_journal_sqlite = {
-  "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_lock, sq_unlock, sq_held,
+  "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_held_since, sq_lock, sq_unlock, sq_held,
   sq_run_begin, sq_run_end, sq_runs_list, sq_run_get, sq_prune,
   sq_step_started, sq_step_finished, sq_step_failed, sq_step_resolve, sq_created_known, sq_step_get,
   sq_steps_list,

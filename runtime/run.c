@@ -147,14 +147,18 @@ static int run_loop(lua_State *L, run_state *rs) {
       TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_ERROR;
     }
-    /* What the turn journaled is committed before the loop sends what the turn asked for. */
-    if (tr_durable_flush() != 0) {
+    /* Steps and waits journaled lately are committed together, at most TR_JOURNAL_BATCH
+     * seconds after the first of them (durable.h): the loop wakes up for it if need be. */
+    double flush_in = tr_durable_flush_in();
+    if (flush_in == 0 && tr_durable_flush() != 0) {
       decide(rs, TR_EXIT_ERROR);
       tr_sched_cancel_all();
       TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_ERROR;
     }
-    tr_loop_run_once(tr_sched_has_ready() ? 0 : deadline >= 0 ? deadline - now : -1);
+    double wait = tr_sched_has_ready() ? 0 : deadline >= 0 ? deadline - now : -1;
+    if (flush_in > 0 && (wait < 0 || flush_in < wait)) wait = flush_in;
+    tr_loop_run_once(wait);
   }
   /* The main task succeeded: a failure nobody joined decides, by its kind. */
   int code = tr_sched_unjoined_exit_code();
