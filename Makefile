@@ -127,9 +127,11 @@ bench: all
 
 # valgrind's memcheck on a mixed runbook (tools/valgrind_mixed.lua): no error, no leak.
 valgrind: all
-	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	state=$$(mktemp -d) && valgrind -q --leak-check=full \
+	  --show-leak-kinds=definite,indirect,possible \
 	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9 \
-	  ./taskrun --sim --quiet tools/valgrind_mixed.lua
+	  ./taskrun --sim --quiet --state-dir "$$state" tools/valgrind_mixed.lua; \
+	  rc=$$?; rm -rf "$$state"; exit $$rc
 
 demo: all
 	./taskrun --sim scripts/restore_then_mount.lua

@@ -25,3 +25,11 @@ print(json.encode(json.decode('{"a":[1,2,9007199254740993]}')))
 local n = 0
 for i = 1, 20 do if hs[i]:join() == "succeeded" then n = n + 1 end end
 print("waits", n)
+-- The journal: explicit steps (held and batched), a failed step, a journaled provider call.
+local sum = 0
+for i = 1, 50 do sum = sum + taskrun.step("item", function() return i end) end
+print("steps", sum, pcall(taskrun.step, "bad", function() error("no") end))
+local restore = taskrun.bluexp.start_restore({ restore = { type = "volume",
+  source = { ["volume-name"] = "v1", snapshot = "s1" },
+  target = { svm = "svm1", ["volume-name"] = "v1r", ["working-environment-id"] = "we1" } } })
+print("restore", restore:wait({ interval = "20ms", timeout = "30s" }).status)
