@@ -28,6 +28,7 @@ static struct {
   const char *run_id;        /* --run-id */
   int retry_failed;          /* --retry-failed */
   int in_doubt;              /* a provider call was sent and its answer lost */
+  int flush_failed;          /* the journal could not commit: the run must stop */
 } d;
 
 const tr_journal_ops *tr_journal_backend(void) {
@@ -283,13 +284,16 @@ tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id) 
 }
 
 int tr_durable_flush(void) {
-  if (!d.run.id || d.ops->flush(d.j) == 0) return 0;
+  if (d.flush_failed) return -1;
+  if (!d.run.id || d.ops->held_since(d.j) <= 0 || d.ops->flush(d.j) == 0) return 0;
   report(1, "cannot record the run's steps in the journal: %s; the run stops so that it can be "
          "resumed", d.ops->error(d.j));
+  d.flush_failed = 1;
   return -1;
 }
 
 double tr_durable_flush_in(void) {
+  if (d.flush_failed) return 0;
   double since = d.run.id ? d.ops->held_since(d.j) : 0;
   if (since <= 0) return -1;
   struct timespec ts;

@@ -65,12 +65,15 @@ int tr_durable_end(int code, int deadline_fired);
 /* How long (seconds) the journal may hold back the writes that are not durable (explicit
  * steps, waits) before committing them: one commit for every step that finished meanwhile,
  * not one each (a commit is a dozen system calls). A run killed within this time of a step's
- * end runs that step again, as explicit steps promise (at least once); a provider call's rows
- * and the run's end are never held back, and commit what was held first. */
+ * end, before it printed anything, runs that step again, as explicit steps promise (at least
+ * once); a provider call's rows and the run's end are never held back, and commit what was held
+ * first. */
 #define TR_JOURNAL_BATCH 0.010
 
-/* Commits the journal writes held back so far (journal.h: flush). Returns 0, or -1 after
- * reporting why the journal cannot be written. */
+/* Commits the journal writes held back so far (journal.h: flush): the run's loop calls it when
+ * tr_durable_flush_in says so, and the runbook's output before it is written (what the runbook
+ * prints says it went on). Returns 0, or -1 once it failed (reported the first time): the run
+ * must stop. */
 int tr_durable_flush(void);
 
 /* Seconds until the writes held back must be committed with tr_durable_flush (0: now), or -1

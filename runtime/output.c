@@ -9,6 +9,8 @@
  * else, and return the file; a file that is not stdout or stderr is written as it always was. */
 #include "output.h"
 
+#include "durable.h"
+
 #include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -40,6 +42,9 @@ int tr_output_broken(void) { return out.broken; }
 
 int tr_output_write(FILE *f, const char *s, size_t len, int flush) {
   if (f == stdout && out.broken) return out.broken;
+  /* What the runbook writes says it went on: the steps it did are committed first (a failure is
+   * reported, and stops the run at the loop's next turn). */
+  tr_durable_flush();
   int std = f == stdout || f == stderr;
   char *safe = NULL;
   size_t n = len;

@@ -42,6 +42,16 @@ elseif mode == "fail" then
   if ok then say("ok", err) else say(err.kind, err.message, err.device, err.f) end
 elseif mode == "repeat" then
   for i = 1, 3 do say(taskrun.step("item", function() bump() return i * 10 end)) end
+elseif mode == "object" then
+  -- An object (a Task has a metatable too): the step gives the plain table of its fields.
+  local obj = setmetatable({ id = 7, state = "done" }, { __index = { wait = function() end } })
+  local got = taskrun.step("object", function() bump() return obj end)
+  say(got ~= obj, getmetatable(got) == nil, got.id, got.state, got.wait)
+elseif mode == "reserved" then
+  for _, name in ipairs({ "wait:x", "call:y" }) do
+    local ok, err = pcall(taskrun.step, name, function() bump() end)
+    say(ok, err.kind, err.message)
+  end
 elseif mode == "nonjson" then
   local ok, err = pcall(taskrun.step, "handle", function() bump() return io.stdout end)
   say(ok, err.kind, err.message)
@@ -140,6 +150,26 @@ describe("taskrun.step", function()
       .. "JSON-encodable", r.stdout, 1, true)
     assert.matches("false\tusage\ttaskrun.step: the step's name must be a non-empty string",
       r.stdout, 1, true)
+  end)
+
+  it("returning an object (a Task) gives the plain table of its fields, first run and resume",
+     function()
+    local s = setup()
+    assert.are.equal("true\ttrue\t7\tdone\tnil\nready\n", s.kill_after("object", "ready"))
+    local r = s.run("object")
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("true\ttrue\t7\tdone\tnil\nready\n", r.stdout)
+    assert.are.equal(1, lines(s.counter))
+  end)
+
+  it("refuses the names of taskrun's own steps: wait:... and call:...", function()
+    local s = setup()
+    local r = H.run({ script_path = s.script, args = { s.counter, "reserved" }, env = s.env })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches('false\tusage\ttaskrun.step: step "wait:x": names beginning with "wait:" '
+      .. 'and "call:" are taskrun\'s own', r.stdout, 1, true)
+    assert.matches('false\tusage\ttaskrun.step: step "call:y"', r.stdout, 1, true)
+    assert.are.equal(0, lines(s.counter))
   end)
 
   it("runs its function every time under --no-journal", function()

@@ -1,5 +1,7 @@
 -- taskrun.step(name, fn, ...): fn(...) runs until it finishes once per run. Its results are
--- journaled before the runbook goes on; a resumed run gets them back without running fn. A
+-- journaled before the runbook goes on; a resumed run gets them back without running fn. They
+-- are data: a Task (any table with a metatable) comes back as the plain table of its fields, on
+-- the first run as on a resume. A
 -- step killed while fn ran has no end in the journal and runs again (at least once).
 --
 -- Steps are keyed by (name, n): the n-th call of that name in this run, whatever order
@@ -61,9 +63,21 @@ local function raise_recorded(text)
   error(core.error(e.kind, e.message, e.fields), 0)
 end
 
+-- Whether a result is a table with a metatable (a Task, an object): the journal keeps its fields
+-- only, and the step returns what a resume would, the plain table, not the object.
+local function has_objects(...)
+  for i = 1, select("#", ...) do
+    local x = select(i, ...)
+    if type(x) == "table" and getmetatable(x) ~= nil then return true end
+  end
+  return false
+end
+
 local function finish(name, key, n, ok, ...)
   if ok then
-    journal.finished(key, n, encode_results(name, select("#", ...), ...))
+    local text = encode_results(name, select("#", ...), ...)
+    journal.finished(key, n, text)
+    if has_objects(...) then return decode_results(text) end
     return ...
   end
   local err = ...
