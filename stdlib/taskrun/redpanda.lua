@@ -442,26 +442,100 @@ end
 local ACTIONS = { prepare = "ACTION_PREPARE", execute = "ACTION_EXECUTE", finish = "ACTION_FINISH",
                   cancel = "ACTION_CANCEL" }
 
--- action: "prepare", "execute", "finish", "cancel" (or the ACTION_* names). Returns the Task.
-function m.update_mount_task(c, id, action)
-  id = task_id(id, "update_mount_task")
-  local name = type(action) == "string"
-    and (ACTIONS[action:lower()] or action:match("^ACTION_%u+$"))
-  if not name then
-    error(core.error("usage", "redpanda.update_mount_task: action must be prepare, execute, "
-      .. "finish or cancel, got " .. provider.quote(action)), 2)
-  end
-  c:body(c:send("update", { id = id }, { json = { action = name }, task_id = id }), 2)
-  return m.mount_task(c, id)
+local function action_name(action)
+  return type(action) == "string" and (ACTIONS[action:lower()] or action:match("^ACTION_%u+$"))
 end
 
-function m.delete_mount_task(c, id)
+-- Where a task is in its life (Redpanda's mountable-topics page), and the states that show an
+-- action took effect: the state it moves the task to, or any later one.
+local ORDER = { STATE_PLANNED = 1, STATE_PREPARING = 2, STATE_PREPARED = 3, STATE_EXECUTING = 4,
+                STATE_EXECUTED = 5, STATE_CUT_OVER = 6 }
+local TAKES = { ACTION_PREPARE = 2, ACTION_EXECUTE = 4, ACTION_FINISH = 6 }
+local CANCEL = { STATE_CANCELING = true, STATE_CANCELLED = true }
+
+-- redpanda.update_mount_task(id, action) -> Task. action: "prepare", "execute", "finish",
+-- "cancel" (or the ACTION_* names).
+local update = { acts_on_given_id = true }
+
+function update.check(c, id, action)
+  task_id(id, "update_mount_task")
+  if not action_name(action) then
+    error(core.error("usage", "redpanda.update_mount_task: action must be prepare, execute, "
+      .. "finish or cancel, got " .. provider.quote(action)), 3)
+  end
+end
+
+function update.send(c, id, action)
+  id = task_id(id, "update_mount_task")
+  c:body(c:send("update", { id = id }, { json = { action = action_name(action) },
+    task_id = id }), 3)
+  return id
+end
+
+function update.task(c, id)
+  return m.mount_task(c, task_id(id, "update_mount_task"))
+end
+
+-- In doubt: the task's state says whether the action took effect. At or past the state the
+-- action moves it to (PREPARING for ACTION_PREPARE, EXECUTING for ACTION_EXECUTE, CUT_OVER for
+-- ACTION_FINISH, CANCELING or CANCELLED for ACTION_CANCEL): adopt, whether the action or the
+-- task's own progress got it there (sending it again could only be refused). Before that state:
+-- the action did not take effect, send it again (a refusal then gives Redpanda's own words).
+-- The task gone (404, Redpanda deletes a finished task) or unreadable: no way to tell.
+function update.reconcile(c, since, id, action)
+  id = task_id(id, "update_mount_task")
+  local name = action_name(action)
+  local res = c:send("mount_task", { id = id }, { task_id = id })
+  if res.status == 404 then return {}, false end
+  local body = unwrap(c, res, c:body(res, 2, "a mount task object"), 2)
+  local task = c:make_task(body, function() return m.mount_task(c, id) end)
+  note(c, id, body)
+  c.seen[id] = task.state
+  local state = tostring(body.state)
+  local took
+  if name == "ACTION_CANCEL" then
+    took = CANCEL[state]
+  else
+    took = TAKES[name] and ORDER[state] and ORDER[state] >= TAKES[name]
+  end
+  if not took then return {}, true end
+  return { { id = id, task = task, words = string.format("mount task %d, now in %s: the %s "
+    .. "took effect", id, provider.clip(state), name) } }, true
+end
+
+-- redpanda.delete_mount_task(id) -> true.
+local delete = { acts_on_given_id = true }
+
+function delete.check(c, id)
+  task_id(id, "delete_mount_task")
+end
+
+function delete.send(c, id)
   id = task_id(id, "delete_mount_task")
-  c:body(c:send("delete", { id = id }, { task_id = id }), 2)
+  c:body(c:send("delete", { id = id }, { task_id = id }), 3)
+  return id, true
+end
+
+-- Nothing is left to read of a deleted task.
+function delete.task()
   return true
+end
+
+-- In doubt: the task gone (404) means the delete took effect (or the task finished and Redpanda
+-- deleted it: either way there is nothing left to delete): adopt. Still there: it did not, send
+-- it again.
+function delete.reconcile(c, since, id)
+  id = task_id(id, "delete_mount_task")
+  local res = c:send("mount_task", { id = id }, { task_id = id })
+  if res.status == 404 then
+    return { { id = id, words = string.format("mount task %d is gone: deleted", id) } }, true
+  end
+  c:body(res, 2, "a mount task object")
+  return {}, true
 end
 
 -- Mount tasks move through their states in seconds and are deleted once finished: polls
 -- start at 1 s and back off to 5 s at most (see the README's "Waiting").
 return provider.module("redpanda", m, nil, { wait = { interval = 1, max_interval = 5 },
-  calls = { mount_topics = mount, unmount_topics = unmount } })
+  calls = { mount_topics = mount, unmount_topics = unmount, update_mount_task = update,
+            delete_mount_task = delete } })
