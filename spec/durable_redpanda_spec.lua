@@ -171,3 +171,102 @@ describe("redpanda.mount_topics in a journaled run", function()
     assert.are.equal(1, mount_posts(s.sim))
   end)
 end)
+
+-- Changes task $ID: update_mount_task($ID, "prepare") or delete_mount_task($ID), per $OP.
+local CHANGE = [==[
+local id = math.tointeger(tonumber(os.getenv("ID")))
+if os.getenv("OP") == "update" then
+  print("updated " .. tostring(taskrun.redpanda.update_mount_task(id, "prepare").state))
+else
+  print("deleted " .. tostring(taskrun.redpanda.delete_mount_task(id)))
+end
+]==]
+
+describe("in doubt, a resumed run", function()
+  local s
+  after_each(function()
+    if s then s.sim.stop() end
+    s = nil
+  end)
+
+  -- Like setup(), with CHANGE, and task 50 (poll mode: it moves only when read).
+  local function change(op)
+    s = setup()
+    s.script = H.write_tmp(CHANGE, ".lua")
+    s.env.OP, s.env.ID = op, "50"
+    admin(s.sim, "POST", "/_sim/tasks", { provider = "redpanda", id = 50, mode = "poll" })
+    s.fault({ kind = "server_error", method = op == "update" and "POST" or "DELETE",
+      path = "/v1/cloud-storage/mount-tasks/50", count = 1 })
+    assert.are_not.equal(0, s.run().code)
+  end
+
+  local function requests(method)
+    local n = 0
+    for _, r in ipairs(admin(s.sim, "GET", "/_sim/requests?method=" .. method).requests) do
+      if r.path == "/v1/cloud-storage/mount-tasks/50" then n = n + 1 end
+    end
+    return n
+  end
+
+  it("adopts a mount whose topics the topic list already shows: its task is gone", function()
+    s = setup()
+    in_doubt_with_nothing_created(s)
+    admin(s.sim, "POST", "/_sim/topics", "orders")
+    local r = s.run()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("adopted no task: the mount finished", r.stderr, 1, true)
+    assert.matches("mounted nil STATE_FINISHED", r.stdout, 1, true)
+    assert.are.equal(1, mount_posts(s.sim))
+  end)
+
+  it("sends update_mount_task again when the task shows no sign of the action", function()
+    change("update")
+    local r = s.run()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("sending the request again, once", r.stderr, 1, true)
+    assert.matches("updated STATE_PREPARING", r.stdout, 1, true)
+    assert.are.equal(2, requests("POST"))
+  end)
+
+  it("adopts update_mount_task when the task is at or past the action's state", function()
+    change("update")
+    -- The action took effect (as if the lost answer had been a 201).
+    local p = io.popen("curl -s -X POST -H 'authorization: Bearer sim-redpanda-token' "
+      .. "-H 'content-type: application/json' --data-binary '{\"action\":\"ACTION_PREPARE\"}' "
+      .. H.quote(s.sim.url .. "/v1/cloud-storage/mount-tasks/50"))
+    p:read("a")
+    p:close()
+    local r = s.run()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("adopted mount task 50, now in STATE_PREPARING: the ACTION_PREPARE took "
+      .. "effect", r.stderr, 1, true)
+    assert.are.equal(2, requests("POST"))
+  end)
+
+  it("cannot tell whether update_mount_task acted once the task is gone: exit 6", function()
+    change("update")
+    admin(s.sim, "DELETE", "/_sim/tasks")
+    local r = s.run()
+    assert.are.equal(6, r.code, r.stderr)
+    assert.matches("the vendor cannot tell whether it acted on it", r.stderr, 1, true)
+    assert.are.equal(1, requests("POST"))
+  end)
+
+  it("adopts delete_mount_task once the task is gone, and sends it again while it is there",
+    function()
+    change("delete")
+    local r = s.run()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("sending the request again, once", r.stderr, 1, true)
+    assert.matches("deleted true", r.stdout, 1, true)
+    assert.are.equal(2, requests("DELETE"))
+    s.sim.stop()
+
+    change("delete")
+    admin(s.sim, "DELETE", "/_sim/tasks")
+    r = s.run()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("adopted mount task 50 is gone: deleted", r.stderr, 1, true)
+    assert.are.equal(1, requests("DELETE"))
+  end)
+end)
