@@ -30,6 +30,9 @@
 --                                    backup after the step, so that a lookup finds it exactly)
 --   check(c, ...)                    optional: raises usage for bad arguments, before anything is
 --                                    journaled
+--   acts_on_given_id = true          optional: the call changes what the id it is given names
+--                                    (redpanda.update_mount_task): its candidates are that id,
+--                                    which the step that created it knows, and are kept
 -- Without a journal (--no-journal, a -e run) a call is check, prepare, send, then task.
 local core = require("taskrun._core")
 local journal = require("taskrun._journal")
@@ -218,7 +221,7 @@ local function journaled(c, desc, name, fn_args_n, ...)
     -- What another step (of this run or another) created is not this call's.
     local candidates = {}
     for _, cand in ipairs(found) do
-      if cand.id == nil or not journal.known_id(tostring(cand.id)) then
+      if cand.id == nil or desc.acts_on_given_id or not journal.known_id(tostring(cand.id)) then
         candidates[#candidates + 1] = cand
       end
     end

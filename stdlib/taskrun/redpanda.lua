@@ -281,10 +281,34 @@ function m.mount_tasks(c)
   return tasks
 end
 
--- POSTs a bare array and returns the Task of the mount_task_id it answers. The POST is never
--- repeated: if reading the new task fails, the error carries its id. `names`: the topics the
--- topic list shows once it finished (or no longer shows, for an unmount).
-local function start(c, op, items, names)
+-- ---- mount and unmount: calls (stdlib/taskrun/calls.lua) ------------------------------
+
+-- What a mount_topics argument asks: the bare array to POST, the topics the topic list shows
+-- once it finished (each alias, or the source topic's name; {} when one cannot be named) and
+-- the source topics' names.
+local function mount_items(topics)
+  local items, names, sources = {}, {}, {}
+  for i, t in ipairs(type(topics) == "table" and topics or {}) do
+    items[i] = type(t) == "string" and { source_topic_reference = t } or t
+    -- The topic the mount makes: its alias, or the source topic's name.
+    local name = type(items[i]) == "table"
+      and (topic_name(items[i].alias) or topic_name(items[i].source_topic_reference))
+    if name then names[#names + 1] = name end
+    local src = type(items[i]) == "table" and topic_name(items[i].source_topic_reference)
+    if src then sources[#sources + 1] = src end
+  end
+  return items, #names == #items and names or {}, sources
+end
+
+-- The names an unmount_topics argument removes ({} when one cannot be named).
+local function unmount_names(names)
+  local list = {}
+  for _, n in ipairs(names) do list[#list + 1] = topic_name(n) end
+  return #list == #names and list or {}
+end
+
+-- POSTs a bare array and returns the mount_task_id it answers (the POST is never repeated).
+local function post(c, op, items)
   local res = c:send(op, nil, { json = json.array(items) })
   local body = unwrap(c, res, c:body(res, 3, "an object with a mount_task_id"), 3)
   local id = parse_id(body.mount_task_id)
@@ -293,6 +317,14 @@ local function start(c, op, items, names)
       "the " .. op .. " may have started: find it with redpanda.mount_tasks() before "
       .. "starting it again")
   end
+  return id
+end
+
+-- The Task of mount task `id`, which a mount or unmount of `names` created (just now, or in an
+-- earlier attempt of the run: adopted or replayed): noted first, so that a 404 (Redpanda deletes
+-- a finished task) is checked against the topic list. If reading it fails, the error carries
+-- its id.
+local function started(c, op, id, names)
   if #names > 0 then known(c)[id] = { mount = op == "mount", topics = names } end
   local ok, task = pcall(m.mount_task, c, id)
   if ok then return task end
@@ -304,53 +336,206 @@ local function start(c, op, items, names)
   error(task, 3)
 end
 
--- topics: names, or { source_topic_reference = "t", alias = "a" } tables.
-function m.mount_topics(c, topics)
-  local items, names = {}, {}
-  for i, t in ipairs(type(topics) == "table" and topics or {}) do
-    items[i] = type(t) == "string" and { source_topic_reference = t } or t
-    -- The topic the mount makes: its alias, or the source topic's name.
-    local name = type(items[i]) == "table"
-      and (topic_name(items[i].alias) or topic_name(items[i].source_topic_reference))
-    if name then names[#names + 1] = name end
+-- The same names, in any order.
+local function same_set(a, b)
+  if #a ~= #b then return false end
+  local count = {}
+  for _, n in ipairs(a) do count[n] = (count[n] or 0) + 1 end
+  for _, n in ipairs(b) do
+    if (count[n] or 0) == 0 then return false end
+    count[n] = count[n] - 1
   end
-  if #items == 0 then
-    error(core.error("usage", "redpanda.mount_topics needs a list of topics"), 2)
-  end
-  return start(c, "mount", items, #names == #items and names or {})
+  return true
 end
 
-function m.unmount_topics(c, names)
-  if type(names) ~= "table" or #names == 0 then
-    error(core.error("usage", "redpanda.unmount_topics needs a list of topic names"), 2)
+-- In doubt, what Redpanda has that a mount (op "mount") or unmount of `names` could have
+-- created. Redpanda's tasks carry no creation time, so every task of the right type for the
+-- same topics is a candidate (calls.lua leaves out those another journaled step created). None:
+-- the topic list decides. A finished task is deleted, so topics that already show the
+-- operation done (mount: every topic there; unmount: every one gone) mean it finished and its
+-- task is gone: one candidate without an id, a succeeded Task. Topics not done either: nothing
+-- was created (the task list is authoritative), send it again. A call whose topics cannot be
+-- named cannot be matched: no way to tell.
+local function reconcile_op(c, op, names, sources)
+  if #names == 0 then return {}, false end
+  local kind = op == "mount" and "TYPE_MOUNT" or "TYPE_UNMOUNT"
+  local found = {}
+  for _, task in ipairs(m.mount_tasks(c)) do
+    local raw = task.raw or {}
+    local refs, srcs = {}, {}
+    for _, t in ipairs(type(raw.topics) == "table" and raw.topics or {}) do
+      if type(t) == "table" then
+        local name = topic_name(t.topic_reference)
+          or (op == "mount" and topic_name(t.source_topic_reference))
+        if name then refs[#refs + 1] = name end
+        local src = topic_name(t.source_topic_reference)
+        if src then srcs[#srcs + 1] = src end
+      end
+    end
+    -- A mount task that names its source topics must name the same ones.
+    local sources_match = op ~= "mount" or #srcs == 0 or same_set(srcs, sources)
+    if raw.type == kind and same_set(refs, names) and sources_match then
+      found[#found + 1] = { id = task.id, words = string.format("mount task %s (%s, %s of %s)",
+        tostring(task.id), tostring(task.state), op, names_words(names)) }
+    end
   end
-  local list = {}
-  for _, n in ipairs(names) do list[#list + 1] = topic_name(n) end
-  return start(c, "unmount", { table.unpack(names) }, #list == #names and list or {})
+  if #found > 0 then return found, true end
+  local have = present(c, names)
+  for _, n in ipairs(names) do
+    if (have[n] ~= nil) ~= (op == "mount") then return {}, true end
+  end
+  local message = string.format("finished: its task is gone, and the topic list shows the %s "
+    .. "done: %s %s", op, names_words(names), op == "mount"
+    and (#names == 1 and "exists" or "exist") or (#names == 1 and "is gone" or "are gone"))
+  local task
+  task = c:task_of({ state = "STATE_FINISHED", status = "succeeded", message = message },
+    function() return task end)
+  return { { task = task, words = "no task: the " .. op .. " finished (" .. message .. ")" } },
+    true
+end
+
+-- redpanda.mount_topics(topics) -> Task. topics: names, or { source_topic_reference = "t",
+-- alias = "a" } tables.
+local mount = {}
+
+function mount.check(c, topics)
+  if #(mount_items(topics)) == 0 then
+    error(core.error("usage", "redpanda.mount_topics needs a list of topics"), 3)
+  end
+end
+
+function mount.send(c, topics)
+  return post(c, "mount", (mount_items(topics)))
+end
+
+function mount.task(c, id, topics)
+  local _, names = mount_items(topics)
+  return started(c, "mount", id, names)
+end
+
+function mount.reconcile(c, since, topics)
+  local _, names, sources = mount_items(topics)
+  return reconcile_op(c, "mount", names, sources)
+end
+
+-- redpanda.unmount_topics(names) -> Task.
+local unmount = {}
+
+function unmount.check(c, names)
+  if type(names) ~= "table" or #names == 0 then
+    error(core.error("usage", "redpanda.unmount_topics needs a list of topic names"), 3)
+  end
+end
+
+function unmount.send(c, names)
+  return post(c, "unmount", { table.unpack(names) })
+end
+
+function unmount.task(c, id, names)
+  return started(c, "unmount", id, unmount_names(names))
+end
+
+function unmount.reconcile(c, since, names)
+  return reconcile_op(c, "unmount", unmount_names(names), {})
 end
 
 local ACTIONS = { prepare = "ACTION_PREPARE", execute = "ACTION_EXECUTE", finish = "ACTION_FINISH",
                   cancel = "ACTION_CANCEL" }
 
--- action: "prepare", "execute", "finish", "cancel" (or the ACTION_* names). Returns the Task.
-function m.update_mount_task(c, id, action)
-  id = task_id(id, "update_mount_task")
-  local name = type(action) == "string"
-    and (ACTIONS[action:lower()] or action:match("^ACTION_%u+$"))
-  if not name then
-    error(core.error("usage", "redpanda.update_mount_task: action must be prepare, execute, "
-      .. "finish or cancel, got " .. provider.quote(action)), 2)
-  end
-  c:body(c:send("update", { id = id }, { json = { action = name }, task_id = id }), 2)
-  return m.mount_task(c, id)
+local function action_name(action)
+  return type(action) == "string" and (ACTIONS[action:lower()] or action:match("^ACTION_%u+$"))
 end
 
-function m.delete_mount_task(c, id)
+-- Where a task is in its life (Redpanda's mountable-topics page), and the states that show an
+-- action took effect: the state it moves the task to, or any later one.
+local ORDER = { STATE_PLANNED = 1, STATE_PREPARING = 2, STATE_PREPARED = 3, STATE_EXECUTING = 4,
+                STATE_EXECUTED = 5, STATE_CUT_OVER = 6 }
+local TAKES = { ACTION_PREPARE = 2, ACTION_EXECUTE = 4, ACTION_FINISH = 6 }
+local CANCEL = { STATE_CANCELING = true, STATE_CANCELLED = true }
+
+-- redpanda.update_mount_task(id, action) -> Task. action: "prepare", "execute", "finish",
+-- "cancel" (or the ACTION_* names).
+local update = { acts_on_given_id = true }
+
+function update.check(c, id, action)
+  task_id(id, "update_mount_task")
+  if not action_name(action) then
+    error(core.error("usage", "redpanda.update_mount_task: action must be prepare, execute, "
+      .. "finish or cancel, got " .. provider.quote(action)), 3)
+  end
+end
+
+function update.send(c, id, action)
+  id = task_id(id, "update_mount_task")
+  c:body(c:send("update", { id = id }, { json = { action = action_name(action) },
+    task_id = id }), 3)
+  return id
+end
+
+function update.task(c, id)
+  return m.mount_task(c, task_id(id, "update_mount_task"))
+end
+
+-- In doubt: the task's state says whether the action took effect. At or past the state the
+-- action moves it to (PREPARING for ACTION_PREPARE, EXECUTING for ACTION_EXECUTE, CUT_OVER for
+-- ACTION_FINISH, CANCELING or CANCELLED for ACTION_CANCEL): adopt, whether the action or the
+-- task's own progress got it there (sending it again could only be refused). Before that state:
+-- the action did not take effect, send it again (a refusal then gives Redpanda's own words).
+-- The task gone (404, Redpanda deletes a finished task) or unreadable: no way to tell.
+function update.reconcile(c, since, id, action)
+  id = task_id(id, "update_mount_task")
+  local name = action_name(action)
+  local res = c:send("mount_task", { id = id }, { task_id = id })
+  if res.status == 404 then return {}, false end
+  local body = unwrap(c, res, c:body(res, 2, "a mount task object"), 2)
+  local task = c:make_task(body, function() return m.mount_task(c, id) end)
+  note(c, id, body)
+  c.seen[id] = task.state
+  local state = tostring(body.state)
+  local took
+  if name == "ACTION_CANCEL" then
+    took = CANCEL[state]
+  else
+    took = TAKES[name] and ORDER[state] and ORDER[state] >= TAKES[name]
+  end
+  if not took then return {}, true end
+  return { { id = id, task = task, words = string.format("mount task %d, now in %s: the %s "
+    .. "took effect", id, provider.clip(state), name) } }, true
+end
+
+-- redpanda.delete_mount_task(id) -> true.
+local delete = { acts_on_given_id = true }
+
+function delete.check(c, id)
+  task_id(id, "delete_mount_task")
+end
+
+function delete.send(c, id)
   id = task_id(id, "delete_mount_task")
-  c:body(c:send("delete", { id = id }, { task_id = id }), 2)
+  c:body(c:send("delete", { id = id }, { task_id = id }), 3)
+  return id, true
+end
+
+-- Nothing is left to read of a deleted task.
+function delete.task()
   return true
+end
+
+-- In doubt: the task gone (404) means the delete took effect (or the task finished and Redpanda
+-- deleted it: either way there is nothing left to delete): adopt. Still there: it did not, send
+-- it again.
+function delete.reconcile(c, since, id)
+  id = task_id(id, "delete_mount_task")
+  local res = c:send("mount_task", { id = id }, { task_id = id })
+  if res.status == 404 then
+    return { { id = id, words = string.format("mount task %d is gone: deleted", id) } }, true
+  end
+  c:body(res, 2, "a mount task object")
+  return {}, true
 end
 
 -- Mount tasks move through their states in seconds and are deleted once finished: polls
 -- start at 1 s and back off to 5 s at most (see the README's "Waiting").
-return provider.module("redpanda", m, nil, { wait = { interval = 1, max_interval = 5 } })
+return provider.module("redpanda", m, nil, { wait = { interval = 1, max_interval = 5 },
+  calls = { mount_topics = mount, unmount_topics = unmount, update_mount_task = update,
+            delete_mount_task = delete } })
