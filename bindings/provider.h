@@ -5,7 +5,8 @@
  * Adding a provider takes two files and one line: its descriptor in bindings/NAME.c, its
  * methods in stdlib/taskrun/NAME.lua (`return provider.module("NAME", methods)`), and the line
  * TR_PROVIDER(NAME) in bindings/providers.def. Everything else (the C array, taskrun.NAME, the
- * settings checks) is derived from that list. */
+ * settings checks) is derived from that list. Its methods that start or change something are
+ * declared as call descriptors in the module (stdlib/taskrun/calls.lua), to be journaled. */
 #ifndef TR_PROVIDER_H
 #define TR_PROVIDER_H
 #include <lua.h>
