@@ -78,7 +78,7 @@ local function decode_args(text)
 end
 
 -- Up to `max` places where journaled arguments `a` and current ones `b` differ, as words:
--- 'argument 1, restore.target.volume: "vol1" (journal) vs "vol2" (now)'.
+-- 'argument 1.restore.target.volume: "vol1" (journal) vs "vol2" (now)'.
 local function differences(a, b, max)
   local out = {}
   local function walk(x, y, path)
