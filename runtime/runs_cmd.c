@@ -366,7 +366,15 @@ static int resolve(ctx *c, const char *ref, const char *step_ref, const decision
     }
     goto done;
   }
-  const char *status = status_of(c, &r);
+  /* Read again under the lock: a start may have begun or ended the run meanwhile. Nothing else
+   * holds the key now, so a run still "running" was killed. */
+  tr_journal_run_free(&r);
+  if ((rc = c->ops->run_get(c->j, ref, &r)) != 0) {
+    fprintf(stderr, "taskrun runs: %s\n", rc > 0 ? "the run is gone (pruned?)"
+            : c->ops->error(c->j));
+    goto done;
+  }
+  const char *status = strcmp(r.status, TR_RUN_RUNNING) == 0 ? TR_RUN_INTERRUPTED : r.status;
   if (strcmp(status, TR_RUN_INTERRUPTED) != 0 && strcmp(status, TR_RUN_IN_DOUBT) != 0) {
     fprintf(stderr, "taskrun runs: run %s is %s: nothing to resolve (its next start begins a new "
             "run)\n", r.id, status);

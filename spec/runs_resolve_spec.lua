@@ -97,15 +97,15 @@ describe("taskrun runs resolve", function()
     local s = setup()
     local r = s.cli("resolve", "1", KEY .. "#1", "--id", "job-7")
     assert.are.equal(0, r.code, r.stderr)
-    assert.matches("^run 1: step " .. KEY .. "#1 adopts id job%-7 %(recorded by .+@.+ %(uid %d+%)%)"
-      .. "; run it again to go on with it\n$", r.stdout)
+    assert.matches("^run 1: step " .. KEY .. "#1 adopts id job%-7 %(recorded by .+@.+ "
+      .. "%(uid %d+%)%); run it again to go on with it\n$", r.stdout)
     local step = s.show().steps[2]
     assert.are.same({ "finished", "job-7", "id", "job-7" },
       { step.state, step.created_id, step.resolution.how, step.resolution.id })
     assert.matches("^.+@.+ %(uid %d+%)$", step.resolution.by)
     assert.matches(RFC3339, step.resolution.at)
-    assert.matches("resolution {\"how\":\"id\",\"id\":\"job-7\",\"by\":", s.cli("show", "1").stdout,
-      1, true)
+    assert.matches('resolution {"how":"id","id":"job-7","by":', s.cli("show", "1").stdout, 1,
+      true)
     r = s.run()
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("attempt 2 finished job-7\n", r.stdout)
@@ -143,7 +143,7 @@ describe("taskrun runs resolve", function()
     assert.are.equal(1, runs[2].attempt)
   end)
 
-  it("of a run in progress exits 75 naming its holder, and records nothing", function()
+  it("of a run in progress exits 75 naming its holder; once it is killed, settles it", function()
     local s = setup("hold")
     local p = H.spawn({ script_path = s.script, args = { "hold" }, env = s.env })
     assert.are.equal("ready", p:line())
@@ -151,10 +151,14 @@ describe("taskrun runs resolve", function()
     assert.are.equal(75, r.code)
     assert.are.equal("", r.stdout)
     assert.matches("run 1 is running %(held by pid " .. p.pid .. " since %d%d%d%d%-", r.stderr)
-    p:kill("TERM")
-    assert.are.equal(143, p:wait().code)
     local step = s.show().steps[2]
     assert.are.same({ "started", json.null }, { step.state, step.resolution })
+    -- Killed, the run has no end in the journal: it is interrupted, and can be settled.
+    p:kill("KILL")
+    assert.are.equal(137, p:wait().code)
+    r = s.cli("resolve", "1", "2", "--redo")
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("redo", s.show().steps[2].state)
   end)
 
   it("refuses what is not a call in doubt, saying why (exit 2)", function()
