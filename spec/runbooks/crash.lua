@@ -2,15 +2,16 @@
 -- an explicit step, a Redpanda mount and its wait, an explicit step; then one outcome line.
 -- The spec kills it with SIGKILL at any point and runs it again until it ends.
 --
--- arg[1]: the counter file. Each explicit step's function appends its name there as its last
--- act: the side effect a resumed run must not repeat.
+-- arg[1]: the counter file. Each explicit step's function appends "<name> <attempt>" there as
+-- its last act: the side effect a resumed run must not repeat, and which attempt of the run
+-- (taskrun.run.attempt) did it.
 local bluexp, redpanda = taskrun.bluexp, taskrun.redpanda
 local counter = assert(arg[1], "usage: crash.lua COUNTER_FILE")
 
 local function explicit(name)
   return taskrun.step(name, function()
     local f = assert(io.open(counter, "a"))
-    f:write(name, "\n")
+    f:write(name, " ", taskrun.run.attempt, "\n")
     f:close()
     return name
   end)
