@@ -325,6 +325,7 @@ end
 -- a finished task) is checked against the topic list. If reading it fails, the error carries
 -- its id.
 local function started(c, op, id, names)
+  id = parse_id(id) or id   -- the journal gives a replayed or adopted id back as text
   if #names > 0 then known(c)[id] = { mount = op == "mount", topics = names } end
   local ok, task = pcall(m.mount_task, c, id)
   if ok then return task end
