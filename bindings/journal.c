@@ -51,6 +51,12 @@ static int l_run_id(lua_State *L) {
   return 1;
 }
 
+/* attempt() -> integer: [-0, +1] the attempt of this run (1 on its first start). */
+static int l_attempt(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)tr_durable_attempt());
+  return 1;
+}
+
 /* mark_in_doubt(): [-0, +0] a provider call was sent and its answer lost: a failed end of this
  * run is recorded in-doubt (resumable), so that running it again reconciles the call. */
 static int l_mark_in_doubt(lua_State *L) {
@@ -226,7 +232,7 @@ int luaopen_taskrun_journal(lua_State *L) {
     { "stopping", l_stopping }, { "wall", l_wall }, { "get", l_get }, { "started", l_started },
     { "finished", l_finished }, { "failed", l_failed }, { "hash", l_hash },
     { "steps", l_steps }, { "run_id", l_run_id }, { "mark_in_doubt", l_mark_in_doubt },
-    { "known_id", l_known_id },
+    { "known_id", l_known_id }, { "attempt", l_attempt },
     { NULL, NULL },
   };
   luaL_newlib(L, fns);

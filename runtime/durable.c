@@ -269,6 +269,10 @@ void tr_durable_mark_in_doubt(void) {
   d.in_doubt = 1;
 }
 
+long long tr_durable_attempt(void) {
+  return d.run.id ? d.run.attempt : 1;
+}
+
 int tr_durable_resumed(void) {
   return d.run.id && d.resumed;
 }

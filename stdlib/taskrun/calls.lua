@@ -11,7 +11,7 @@
 -- A call started but never answered is in doubt: it is reconciled with the vendor before
 -- anything is sent (the module's `reconcile` lists what the vendor has that the call could have
 -- created): one candidate is adopted; none, where the vendor's list is authoritative, sends the
--- request again, once; anything else stops the run with kind "in_doubt" (exit 6) until an
+-- request again, once per attempt of the run; anything else stops the run with kind "in_doubt" (exit 6) until an
 -- operator settles it with `taskrun runs resolve`.
 --
 -- A module declares its calls in provider.module's traits.calls: method name -> descriptor:
@@ -233,10 +233,13 @@ local function journaled(c, desc, name, fn_args_n, ...)
       data.task = cand.task and plain(cand.task) or nil
       journal.finished(key, n, json.encode(data), id_text(cand.id), true)
       return cand.task or desc.task(c, cand.id, args())
-    elseif #candidates == 0 and authoritative and not rec.resent then
+    elseif #candidates == 0 and authoritative and rec.resent_attempt ~= journal.attempt() then
+      -- Once per attempt: a resend an earlier attempt was killed before sending (the vendor's
+      -- complete list still shows nothing) is as safe to send as the first; two lost in one
+      -- attempt are for an operator.
       core.log.info(name .. ": its answer was never recorded and the vendor has nothing it "
         .. "created; sending the request again, once", { step = key .. "#" .. n })
-      data.resent = true
+      data.resent, data.resent_attempt = true, journal.attempt()
       return send(c, desc, name, key, n, data, args())
     end
     journal.mark_in_doubt()
