@@ -9,6 +9,7 @@ static const tr_route routes[] = {
   { "task", "GET", "/accounts/{account}/core/v1/tasks/{id}" },
   { "tasks", "GET", "/accounts/{account}/core/v1/tasks" },
   { "backup", "POST", "/accounts/{account}/k8s/v1/apps/{app}/appBackups" },
+  { "app_backups", "GET", "/accounts/{account}/k8s/v1/apps/{app}/appBackups" },
   { NULL, NULL, NULL }
 };
 

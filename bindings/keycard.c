@@ -11,6 +11,7 @@ static const tr_route routes[] = {
   { "install", "POST", "/zones/{zone}/installs" },
   { "uninstall", "DELETE", "/zones/{zone}/installs/{id}" },
   { "get_install", "GET", "/zones/{zone}/installs/{id}" },
+  { "installs", "GET", "/zones/{zone}/installs" },
   { NULL, NULL, NULL }
 };
 

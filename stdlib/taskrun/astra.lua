@@ -68,6 +68,41 @@ end
 -- ends would otherwise be asked for ever (documented in the README).
 local MAX_PAGES = 1000
 
+-- Reads list `op` (vars fill its path) page by page, following metadata.continue to the end,
+-- at most MAX_PAGES pages; calls each(res, body) for every page. `noun`: "task", "backup".
+local function pages(c, op, vars, query, noun, each)
+  local seen_tokens, count = {}, 0
+  repeat
+    if count == MAX_PAGES then
+      error(core.error("http", string.format("astra: the %s list had more than %d pages "
+        .. "(%s so far) and its continue token had not ended; stopped paging: narrow "
+        .. "the list with filter, or ask for larger pages with limit", noun, MAX_PAGES,
+        each()), { provider = "astra", pages = count }), 3)
+    end
+    count = count + 1
+    local res = c:send(op, vars, { query = query })
+    local body = c:body(res, 3, string.format("a %s list object", noun))
+    each(res, body)
+    local token
+    if body.metadata ~= nil then
+      local meta = c:object(res, body.metadata, "a metadata object", 'in "metadata"', 3)
+      token = meta.continue
+      if token == json.null or token == "" then token = nil end
+      if token ~= nil and type(token) ~= "string" then
+        c:unexpected(res, token, "a string", 'in "metadata.continue"', 3)
+      end
+    end
+    if token and seen_tokens[token] then
+      error(core.error("http", string.format("astra: the %s list repeated its continue token "
+        .. "%s; stopped paging to avoid a loop: retry later, or narrow the list with filter",
+        noun, provider.quote(token)), { provider = "astra", status = res.status,
+        pages = count }), 3)
+    end
+    if token then seen_tokens[token] = true end
+    query["continue"] = token
+  until not token
+end
+
 -- opts: { filter =, include =, limit = }. Follows metadata.continue to the end, at most
 -- MAX_PAGES pages.
 function m.tasks(c, opts)
@@ -75,51 +110,62 @@ function m.tasks(c, opts)
   local names = include_list(opts.include)
   local query = { filter = filters(opts.filter), limit = opts.limit,
                   include = names and table.concat(names, ",") or nil }
-  local tasks, seen_tokens, pages = {}, {}, 0
-  repeat
-    if pages == MAX_PAGES then
-      error(core.error("http", string.format("astra: the task list had more than %d pages "
-        .. "(%d tasks so far) and its continue token had not ended; stopped paging: narrow "
-        .. "the list with filter, or ask for larger pages with limit", MAX_PAGES, #tasks),
-        { provider = "astra", pages = pages }), 2)
-    end
-    pages = pages + 1
-    local res = c:send("tasks", nil, { query = query })
-    local body = c:body(res, 2, "a task list object")
-    for i, item in ipairs(c:list(res, body.items, "a list of tasks", 'in "items"', 2)) do
+  local tasks = {}
+  pages(c, "tasks", nil, query, "task", function(res, body)
+    if not res then return string.format("%d tasks", #tasks) end
+    for i, item in ipairs(c:list(res, body.items, "a list of tasks", 'in "items"', 3)) do
       local obj = as_object(c, res, item, names, i)
       local id = type(obj.id) == "string" and obj.id ~= "" and obj.id or nil
       tasks[#tasks + 1] = c:make_task(obj, id and function() return m.task(c, id) end or nil)
     end
-    local token
-    if body.metadata ~= nil then
-      local meta = c:object(res, body.metadata, "a metadata object", 'in "metadata"', 2)
-      token = meta.continue
-      if token == json.null or token == "" then token = nil end
-      if token ~= nil and type(token) ~= "string" then
-        c:unexpected(res, token, "a string", 'in "metadata.continue"', 2)
-      end
-    end
-    if token and seen_tokens[token] then
-      error(core.error("http", "astra: the task list repeated its continue token "
-        .. provider.quote(token) .. "; stopped paging to avoid a loop: retry later, or narrow "
-        .. "the list with filter", { provider = "astra", status = res.status, pages = pages }),
-        2)
-    end
-    if token then seen_tokens[token] = true end
-    query["continue"] = token
-  until not token
+  end)
   return tasks
 end
 
--- Starts a backup of an application (POST .../appBackups) and returns the astra.backup Task
--- Astra created for it, found by its resourceID.
-function m.backup(c, app_id, opts)
+-- ---- backup: a durable call (stdlib/taskrun/calls.lua) -------------------------------------
+
+-- How much earlier than the step's start a backup's creationTimestamp may read and still be
+-- taken for the step's: Astra's clock and ours differ a little.
+local CLOCK_SKEW = 60
+
+-- astra.backup(app_id [, { name = }]): starts a backup of an application (POST .../appBackups)
+-- and returns the astra.backup Task Astra created for it, found by its resourceID. Unless the
+-- runbook names it, a journaled run names the backup after the run and the step,
+-- "taskrun-r<run id>-<8 hex digits of the step's key>-<n>" (a Kubernetes name: lowercase
+-- letters, digits and '-', at most 63 characters), so that in doubt a lookup by name finds
+-- exactly what this step created; without a journal it is "taskrun-" and 8 random hex digits.
+-- In doubt, the application's appBackups of that name are the candidates (of a name the
+-- runbook gave, only those created since the step began, and no list can say that none is
+-- this step's: the name may be another's too).
+local backup = {}
+
+function backup.check(c, app_id)
   if type(app_id) ~= "string" or app_id == "" then
     usage("backup needs an application id (a non-empty string), got " .. provider.quote(app_id))
   end
+end
+
+-- The arguments sent: app_id, opts with the backup's name, and whether the name is taskrun's.
+function backup.prepare(c, ctx, app_id, opts)
   opts = opts or {}
-  local name = opts.name or ("taskrun-" .. core.uuid():sub(1, 8))
+  if opts.name ~= nil then return app_id, opts, false end
+  local name
+  if ctx then
+    local run = tostring(ctx.run_id)
+    if not run:match("^[a-z0-9]+$") then run = require("taskrun._journal").hash(run) end
+    name = string.format("taskrun-r%s-%s-%d", run:sub(1, 20), ctx.key:match("(%x+)$"):sub(1, 8),
+      ctx.n)
+  else
+    name = "taskrun-" .. core.uuid():sub(1, 8)
+  end
+  local sent = {}
+  for k, v in pairs(opts) do sent[k] = v end
+  sent.name = name
+  return app_id, sent, true
+end
+
+function backup.send(c, app_id, opts)
+  local name = opts.name
   local res = c:send("backup", { app = app_id }, { json = {
     type = "application/astra-appBackup", version = "1.1", name = name } })
   -- Without the created id no task can be told from another's: say so, and how to look.
@@ -142,6 +188,10 @@ function m.backup(c, app_id, opts)
     backup_id = location:match(".*/([^/]+)")
   end
   if not backup_id then no_id(body.id, 'in "id"') end
+  return backup_id
+end
+
+function backup.task(c, backup_id, app_id, opts)
   local found = m.tasks(c, { filter = { resourceID = backup_id } })
   for _, task in ipairs(found) do
     if task.raw.name == "astra.backup" or not task.raw.parentTaskID then return task end
@@ -149,7 +199,33 @@ function m.backup(c, app_id, opts)
   error(core.error("not_found", string.format("astra: backup %s started, but no task names it "
     .. "yet; list it with astra.tasks{ filter = { resourceID = %s } }",
     provider.quote(backup_id), provider.quote(backup_id)),
-    { provider = "astra", backup_id = backup_id, backup_name = name }), 2)
+    { provider = "astra", backup_id = backup_id, backup_name = (opts or {}).name }), 3)
 end
 
-return provider.module("astra", m)
+function backup.reconcile(c, since, app_id, opts, own)
+  local name = opts.name
+  -- Astra cannot escape a quote in a filter value: such a name is looked for in the whole list.
+  local query = {}
+  if type(name) == "string" and not name:find("'", 1, true) then
+    query.filter = string.format("name eq '%s'", name)
+  end
+  local found = {}
+  pages(c, "app_backups", { app = app_id }, query, "backup", function(res, body)
+    if not res then return string.format("%d candidates", #found) end
+    for i, item in ipairs(c:list(res, body.items, "a list of appBackups", 'in "items"', 3)) do
+      local obj = c:object(res, item, "an appBackup object",
+        string.format('as item %d of "items"', i), 3)
+      local meta = provider.is_object(obj.metadata) and obj.metadata or {}
+      local created = provider.epoch(meta.creationTimestamp)
+      if obj.name == name and type(obj.id) == "string" and obj.id ~= ""
+          and (own or created and created >= since - CLOCK_SKEW) then
+        found[#found + 1] = { id = obj.id, words = string.format("appBackup %s named %s (%s, "
+          .. "created %s)", provider.quote(obj.id), provider.quote(name), tostring(obj.state),
+          tostring(meta.creationTimestamp)) }
+      end
+    end
+  end)
+  return found, own
+end
+
+return provider.module("astra", m, nil, { calls = { backup = backup } })

@@ -53,6 +53,30 @@ function provider.quote(v, max)
   return "a " .. t
 end
 
+-- Seconds since the epoch of an RFC 3339 time ("2026-11-22T08:44:34.327Z", "...+02:00"), or
+-- nil when `text` is not one: when a vendor says it created something (reconciling a call).
+function provider.epoch(text)
+  if type(text) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, frac, zone = text:match(
+    "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
+  if not y then return nil end
+  local offset = 0
+  if zone ~= "Z" and zone ~= "z" then
+    local sign, oh, om = zone:match("^([+-])(%d%d):(%d%d)$")
+    if not sign then return nil end
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "-" and -1 or 1)
+  end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  -- Days since 1970-01-01 of a proleptic Gregorian date (os.time would read it as local time).
+  if mo <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo > 2 and mo - 3 or mo + 9) + 2) // 5 + d - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+    + (#frac > 1 and tonumber("0" .. frac) or 0) - offset
+end
+
 -- ---- body shapes -----------------------------------------------------------------------------
 
 -- cjson reads `[]` and `{}` both as an empty table; a non-empty array has [1], which no
