@@ -164,15 +164,12 @@ static void release(tr_journal *j, sqlite3_stmt *st) {
 }
 
 /* Makes the following commits durable (FULL: synced to disk) or not (NORMAL: in the WAL). */
+static int run_fixed(tr_journal *j, const char *sql);
+
 static int set_sync(tr_journal *j, int full) {
   if (j->full_sync == full) return 0;
-  char *msg = NULL;
-  if (sqlite3_exec(j->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
-                   NULL, &msg) != SQLITE_OK) {
-    fail(j, "journal: %s", msg ? msg : sqlite3_errmsg(j->db));
-    sqlite3_free(msg);
+  if (run_fixed(j, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != 0)
     return -1;
-  }
   j->full_sync = full;
   return 0;
 }
@@ -204,13 +201,25 @@ static int write_starts(tr_journal *j) {
   return rc;
 }
 
+static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...);
+
+/* Runs one of the batch's fixed statements (BEGIN, COMMIT, a PRAGMA), prepared once. */
+static int run_fixed(tr_journal *j, const char *sql) {
+  sqlite3_stmt *st = prepare(j, sql, "");
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  int ok = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(j, sql);
+  release(j, st);
+  return ok;
+}
+
 /* Commits what is held back: the starts, then the open batch of not-durable writes. */
 static int sq_flush(tr_journal *j) {
   if (write_starts(j) != 0) return -1;
   j->held = 0;
   if (!j->batch_open) return 0;
   j->batch_open = 0;
-  if (exec(j, "COMMIT") == 0) return 0;
+  if (run_fixed(j, "COMMIT") == 0) return 0;
   sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
   return -1;
 }
@@ -224,7 +233,7 @@ static double sq_held_since(tr_journal *j) {
 static int begin_write(tr_journal *j, int durable) {
   if (durable) return sq_flush(j) == 0 && set_sync(j, 1) == 0 ? 0 : -1;
   if (j->batch_open) return 0;
-  if (set_sync(j, 0) != 0 || exec(j, "BEGIN IMMEDIATE") != 0) return -1;
+  if (set_sync(j, 0) != 0 || run_fixed(j, "BEGIN IMMEDIATE") != 0) return -1;
   j->batch_open = now();
   if (!j->held) j->held = j->batch_open;
   return 0;
