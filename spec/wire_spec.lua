@@ -33,8 +33,9 @@ describe("paths", function()
   local ops = {
     redpanda = { mount_task = { "id" }, update = { "id" }, delete = { "id" } },
     keycard = { catalog_task = { "zone", "id" }, install = { "zone" }, uninstall = { "zone", "id" },
-                get_install = { "zone", "id" } },
-    astra = { task = { "account", "id" }, tasks = { "account" }, backup = { "account", "app" } },
+                get_install = { "zone", "id" }, installs = { "zone" } },
+    astra = { task = { "account", "id" }, tasks = { "account" }, backup = { "account", "app" },
+              app_backups = { "account", "app" } },
     bluexp = { restore_status = { "account" }, job = { "account", "id" },
                restore_v1 = { "account" }, restore_v2 = { "account" }, restore_v3 = { "account" } },
   }
@@ -79,7 +80,7 @@ describe("paths", function()
     ]]
     local r = H.run({ script = table.concat(script) })
     assert.are.equal(0, r.code, r.stderr)
-    assert.are.equal("true\t147\n/zones/z/installs/a%2F..%2Fb\n/zones/z/installs/...\n"
+    assert.are.equal("true\t168\n/zones/z/installs/a%2F..%2Fb\n/zones/z/installs/...\n"
       .. "/v1/cloud-storage/mount-tasks/7\n", r.stdout)
   end)
 
