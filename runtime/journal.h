@@ -107,8 +107,9 @@ typedef struct {
   int (*step_failed)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                      const char *error_json, int durable);
   /* Records how an operator settled a step (`taskrun runs resolve`), durably: the step's new
-   * state (NULL: unchanged), the id adopted (NULL: unchanged) and the resolution (who, when,
-   * how) as JSON. Fails when the run has no such step. */
+   * state (NULL: unchanged; "finished" also ends the step now), the id adopted (NULL:
+   * unchanged) and the resolution (who, when, how) as JSON. Fails when the run has no such
+   * step. */
   int (*step_resolve)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                       const char *state, const char *created_id, const char *resolution_json);
   /* Whether any step of any run records `created_id` as what it created: 1 yes, 0 no, -1 on

@@ -644,10 +644,13 @@ static int sq_step_resolve(tr_journal *j, const char *run_id, const char *step_k
                            long long seq, const char *state, const char *created_id,
                            const char *resolution_json) {
   if (begin_write(j, 1) != 0) return -1;
+  /* Settled as finished (an id adopted), the step ends now. */
   int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = coalesce(?4, state), created_id = "
-                               "coalesce(?5, created_id), resolution = ?6 WHERE run_id = ?1 AND "
-                               "step_key = ?2 AND seq = ?3", "ssisss", run_id, step_key, seq,
-                               state, created_id, resolution_json), "record a resolution");
+                               "coalesce(?5, created_id), resolution = ?6, ended = CASE WHEN ?4 ="
+                               " ?8 THEN ?7 ELSE ended END WHERE run_id = ?1 AND step_key = ?2 "
+                               "AND seq = ?3", "ssisssds", run_id, step_key, seq, state,
+                               created_id, resolution_json, now(), TR_STEP_FINISHED),
+                    "record a resolution");
   if (rc == 0 && sqlite3_changes(j->db) == 0)
     return fail(j, "journal: run %s has no step %s #%lld", run_id, step_key, seq);
   return rc;
@@ -709,6 +712,6 @@ static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb c
 const tr_journal_ops tr_journal_sqlite = {
   "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_held_since, sq_lock, sq_unlock, sq_held,
   sq_run_begin, sq_run_end, sq_runs_list, sq_run_get, sq_prune,
-  sq_step_started, sq_step_finished, sq_step_failed, sq_step_resolve, sq_created_known, sq_step_get,
-  sq_steps_list,
+  sq_step_started, sq_step_finished, sq_step_failed, sq_step_resolve, sq_created_known,
+  sq_step_get, sq_steps_list,
 };

@@ -104,6 +104,8 @@ describe("taskrun runs resolve", function()
       { step.state, step.created_id, step.resolution.how, step.resolution.id })
     assert.matches("^.+@.+ %(uid %d+%)$", step.resolution.by)
     assert.matches(RFC3339, step.resolution.at)
+    -- Settled, it ended then (step times carry milliseconds).
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z$", step.ended)
     assert.matches('resolution {"how":"id","id":"job-7","by":', s.cli("show", "1").stdout, 1,
       true)
     r = s.run()
