@@ -51,6 +51,12 @@ static int l_run_id(lua_State *L) {
   return 1;
 }
 
+/* run_started() -> number: [-0, +1] when this run began (its first attempt), epoch seconds. */
+static int l_run_started(lua_State *L) {
+  lua_pushnumber(L, tr_durable_run_started());
+  return 1;
+}
+
 /* attempt() -> integer: [-0, +1] the attempt of this run (1 on its first start). */
 static int l_attempt(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)tr_durable_attempt());
@@ -233,6 +239,7 @@ int luaopen_taskrun_journal(lua_State *L) {
     { "finished", l_finished }, { "failed", l_failed }, { "hash", l_hash },
     { "steps", l_steps }, { "run_id", l_run_id }, { "mark_in_doubt", l_mark_in_doubt },
     { "known_id", l_known_id }, { "attempt", l_attempt },
+    { "run_started", l_run_started },
     { NULL, NULL },
   };
   luaL_newlib(L, fns);

@@ -269,6 +269,10 @@ void tr_durable_mark_in_doubt(void) {
   d.in_doubt = 1;
 }
 
+double tr_durable_run_started(void) {
+  return d.run.id ? d.run.started : 0;
+}
+
 long long tr_durable_attempt(void) {
   return d.run.id ? d.run.attempt : 1;
 }

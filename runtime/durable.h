@@ -50,6 +50,9 @@ tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id);
  * fails ends "in-doubt", resumable, so that running it again reconciles the call. */
 void tr_durable_mark_in_doubt(void);
 
+/* When the journaled run in progress began (its first attempt; epoch seconds), or 0. */
+double tr_durable_run_started(void);
+
 /* The attempt of the run in progress: 1 on its first start (and when not journaled). */
 long long tr_durable_attempt(void);
 

@@ -95,7 +95,7 @@ describe("astra.backup in a journaled run", function()
       local s = setup()
       s.kill_in_flight({ "-" })
       local name = cjson.decode(posts(s.sim)[1].body).name
-      assert.matches("^taskrun%-r%d+%-%x%x%x%x%x%x%x%x%-1$", name)
+      assert.matches("^taskrun%-r%d+%-%x+%-%x%x%x%x%x%x%x%x%-1$", name)
       assert.is_true(#name <= 63)
       local r = s.run({ "-" })
       assert.are.equal(0, r.code, r.stderr)

@@ -151,10 +151,13 @@ function backup.prepare(c, ctx, app_id, opts)
   if opts.name ~= nil then return app_id, opts, false end
   local name
   if ctx then
+    local journal = require("taskrun._journal")
     local run = tostring(ctx.run_id)
-    if not run:match("^[a-z0-9]+$") then run = require("taskrun._journal").hash(run) end
-    name = string.format("taskrun-r%s-%s-%d", run:sub(1, 20), ctx.key:match("(%x+)$"):sub(1, 8),
-      ctx.n)
+    if not run:match("^[a-z0-9]+$") then run = journal.hash(run) end
+    -- The run's first start (seconds, hex) too: run ids are per journal, and two hosts with
+    -- journals of their own may both have a run 1 backing up the same app.
+    name = string.format("taskrun-r%s-%x-%s-%d", run:sub(1, 20),
+      math.floor(journal.run_started()), ctx.key:match("(%x+)$"):sub(1, 8), ctx.n)
   else
     name = "taskrun-" .. core.uuid():sub(1, 8)
   end
