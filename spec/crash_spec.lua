@@ -40,19 +40,11 @@ local function now_ms()
   return t
 end
 
--- An admin call to the simulator (curl): its decoded answer.
+-- An admin call to the simulator: its decoded answer.
 local function admin(sim, method, path, body)
-  local cmd = "curl -sS -X " .. method .. " -w '\\n%{http_code}' "
-  if body then
-    cmd = cmd .. "-H 'content-type: application/json' --data-binary "
-      .. H.quote(cjson.encode(body)) .. " "
-  end
-  local p = assert(io.popen(cmd .. H.quote(sim.url .. path)))
-  local out = p:read("a")
-  p:close()
-  local text, code = out:match("^(.*)\n(%d+)$")
-  assert(code and tonumber(code) < 300, method .. " " .. path .. ": " .. out)
-  return text ~= "" and cjson.decode(text) or nil
+  local answer, code = sim.call(method, path, body)
+  assert(code < 300, method .. " " .. path .. ": " .. code)
+  return answer
 end
 
 -- How many times each POST reached the simulator since its reset.

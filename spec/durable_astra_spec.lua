@@ -20,17 +20,9 @@ say("ready")
 if arg[2] == "hold" and taskrun.run.attempt == 1 then taskrun.sleep(60) end
 ]==]
 
--- `curl` against the simulator: its admin endpoints, or Astra's API with the sim's token.
+-- The simulator: its admin endpoints, or Astra's API with the sim's token.
 local function call(sim, method, path, body)
-  local cmd = string.format("curl -s -X %s -H 'Authorization: Bearer sim-astra-token' %s",
-    method, H.quote(sim.url .. path))
-  if body then
-    cmd = cmd .. " -H 'Content-Type: application/json' --data " .. H.quote(cjson.encode(body))
-  end
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out ~= "" and cjson.decode(out) or nil
+  return (sim.call(method, path, body, "sim-astra-token"))
 end
 
 local function posts(sim)

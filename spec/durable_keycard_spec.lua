@@ -4,7 +4,6 @@
 -- sent again once, two are exit 6. A finished call is never sent again. The simulator's request
 -- log says how many requests each run sent.
 local H = require("harness")
-local cjson = require("cjson")
 
 local ZONE = "/zones/z1/installs"
 
@@ -24,17 +23,9 @@ say("ready")
 if arg[3] == "hold" and taskrun.run.attempt == 1 then taskrun.sleep(60) end
 ]==]
 
--- `curl` against the simulator: its admin endpoints, or Keycard's API with the sim's token.
+-- The simulator: its admin endpoints, or Keycard's API with the sim's token.
 local function call(sim, method, path, body)
-  local cmd = string.format("curl -s -X %s -H 'Authorization: Bearer sim-keycard-token' %s",
-    method, H.quote(sim.url .. path))
-  if body then
-    cmd = cmd .. " -H 'Content-Type: application/json' --data " .. H.quote(cjson.encode(body))
-  end
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out ~= "" and cjson.decode(out) or nil
+  return (sim.call(method, path, body, "sim-keycard-token"))
 end
 
 -- The requests of `method` the simulator saw whose path is exactly `path` (or starts with it

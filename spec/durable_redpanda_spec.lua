@@ -4,7 +4,6 @@
 -- adopted; none, and topics not mounted, sends the POST again once; two candidates, or a call
 -- the runbook now makes differently, stop with exit 6.
 local H = require("harness")
-local json = require("cjson")
 
 local MOUNT = "/v1/cloud-storage/topics/mount"
 
@@ -23,17 +22,9 @@ local done = taskrun.wait(t, { interval = 0.05, max_interval = 0.1, timeout = "3
 print("done " .. tostring(done.status))
 ]==]
 
--- The simulator's admin API, from the spec (curl: the spec process has no HTTP client).
+-- The simulator's admin API.
 local function admin(sim, method, path, body)
-  local cmd = "curl -s -X " .. method .. " " .. H.quote(sim.url .. path)
-  if body then
-    cmd = cmd .. " -H 'content-type: application/json' --data-binary "
-      .. H.quote(json.encode(body))
-  end
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out ~= "" and json.decode(out) or nil
+  return (sim.call(method, path, body))
 end
 
 -- The mount POSTs in the simulator's request log.
@@ -231,11 +222,8 @@ describe("in doubt, a resumed run", function()
   it("adopts update_mount_task when the task is at or past the action's state", function()
     change("update")
     -- The action took effect (as if the lost answer had been a 201).
-    local p = io.popen("curl -s -X POST -H 'authorization: Bearer sim-redpanda-token' "
-      .. "-H 'content-type: application/json' --data-binary '{\"action\":\"ACTION_PREPARE\"}' "
-      .. H.quote(s.sim.url .. "/v1/cloud-storage/mount-tasks/50"))
-    p:read("a")
-    p:close()
+    s.sim.call("POST", "/v1/cloud-storage/mount-tasks/50", { action = "ACTION_PREPARE" },
+      "sim-redpanda-token")
     local r = s.run()
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("adopted mount task 50, now in STATE_PREPARING: the ACTION_PREPARE took "

@@ -113,7 +113,7 @@ function H.start_sim(args)
   local proc = spawn(table.concat(argv, " "))
   local url = proc:line()
   assert(url and url:match("^http://"), "taskrun-sim did not print its URL")
-  return {
+  local sim = {
     url = url,
     pid = proc.pid,
     stop = function()
@@ -121,6 +121,24 @@ function H.start_sim(args)
       return proc:wait()
     end,
   }
+  -- One request to it from the spec (curl: the spec process has no HTTP client): its admin
+  -- endpoints, or a vendor's API with `token`. Returns the decoded JSON answer (nil for an
+  -- empty body) and the HTTP status.
+  function sim.call(method, path, body, token)
+    local cmd = "curl -sS -X " .. method .. " -w '\\n%{http_code}' "
+    if token then cmd = cmd .. "-H " .. quote("Authorization: Bearer " .. token) .. " " end
+    if body then
+      cmd = cmd .. "-H 'content-type: application/json' --data-binary "
+        .. quote(require("cjson").encode(body)) .. " "
+    end
+    local p = assert(io.popen(cmd .. quote(url .. path)))
+    local out = p:read("a")
+    p:close()
+    local text, code = out:match("^(.*)\n(%d+)$")
+    assert(code, method .. " " .. path .. ": " .. out)
+    return text ~= "" and require("cjson").decode(text) or nil, tonumber(code)
+  end
+  return sim
 end
 
 -- Starts build/taskrun-stub (tools/stub_server.c) on a free loopback port: the n-th connection
