@@ -1,4 +1,5 @@
-/* taskrun._journal: the steps of the run in progress, for stdlib/taskrun/step.lua and wait.lua.
+/* taskrun._journal: the steps of the run in progress, for stdlib/taskrun/step.lua, calls.lua and
+ * wait.lua.
  * Every function works on the run tr_durable_current() names; under --no-journal (or a -e run
  * without --run-id) `journaled()` is false and the others are not called. A journal that cannot
  * be written raises: a step's result that is not on disk must not let the run go on. */
@@ -42,7 +43,7 @@ static int l_resumed(lua_State *L) {
   return 1;
 }
 
-/* run_id() -> string: [-0, +1] the journal's id of this run. */
+/* run_id() -> string: [-0, +1, e] the journal's id of this run. */
 static int l_run_id(lua_State *L) {
   const tr_journal_ops *ops;
   const char *run_id;

@@ -1,8 +1,11 @@
 /* The journal in SQLite (Debian's libsqlite3): one database file, journal.db, in the state
  * directory, in WAL mode. A write asked to be durable (runs, provider calls) is committed with
  * synchronous=FULL: on disk before the run goes on. Other writes (explicit steps, which run at
- * least once anyway, and waits) commit with synchronous=NORMAL: in the WAL when the call
- * returns, so they survive the process's death, though not a power cut before the next sync.
+ * least once anyway, and waits) are held back and committed together with synchronous=NORMAL
+ * by flush (which durable.c calls at most TR_JOURNAL_BATCH after the first, and before the
+ * runbook's output), by the next durable write, or by close: once committed they are in the
+ * WAL, so they survive the process's death, though not a power cut before the next sync. A
+ * step's start is kept in memory until it ends (one row, not two) or the batch is written.
  * Statements are prepared once per connection and reused. Several taskrun processes share the
  * file; the busy timeout makes them take turns.
  *
@@ -11,7 +14,6 @@
  * dies, and which another process can test (F_OFD_GETLK) without taking. The file holds the
  * holder's pid and start time, for the message of whoever finds it taken. */
 #include "journal.h"
-#include "hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hash.h"
 
 /* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
 #define SCHEMA_VERSION 3

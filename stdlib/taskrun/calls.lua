@@ -37,18 +37,14 @@
 local core = require("taskrun._core")
 local journal = require("taskrun._journal")
 local json = require("taskrun.json")
+local provider = require("taskrun.provider")
+local step = require("taskrun.step")
 
 local calls = {}
 local counts = {}    -- key -> calls of it so far in this run
 local claimed = {}   -- "key#n" -> true: journal rows this run has matched
 
-local function quote(v)
-  return require("taskrun.provider").quote(v)
-end
-
-local function clip(s, max)
-  return require("taskrun.provider").clip(s, max)
-end
+local quote, clip = provider.quote, provider.clip
 
 local function rfc3339(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t))
@@ -132,26 +128,10 @@ local function refused(err)
   return kind == "http" and status and status >= 400 and status < 500 or false
 end
 
--- What the journal keeps of an error (as taskrun.step keeps it).
-local function encode_error(err)
-  if type(err) ~= "table" then return json.encode({ message = tostring(err) }) end
-  return json.encode({ kind = err.kind and tostring(err.kind), message = tostring(err.message),
-                       status = math.type(err.status) == "integer" and err.status or nil })
-end
+-- A call's error is kept as taskrun.step keeps a step's.
+local encode_error, raise_recorded = step.encode_error, step.raise_recorded
 
-local function raise_recorded(text)
-  local ok, e = pcall(json.decode, text)
-  if not ok or type(e) ~= "table" then e = { message = tostring(text) } end
-  if e.kind == nil then error(e.message, 0) end
-  error(core.error(e.kind, e.message, { status = e.status }), 0)
-end
-
--- The Task's fields as the journal keeps them (no raw vendor object, no methods).
-local function plain(task)
-  if type(task) ~= "table" then return nil end
-  return { provider = task.provider, id = task.id, state = task.state and tostring(task.state),
-           status = task.status and tostring(task.status) }
-end
+local plain = provider.task_state
 
 local function id_text(id)
   if id == nil then return nil end

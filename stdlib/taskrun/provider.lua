@@ -132,6 +132,14 @@ function provider.status_of(task)
   return statuses[task]
 end
 
+-- What the journal keeps of a Task (a wait's end, a call's answer): provider, id, state and
+-- status as text; nil for what is not a table.
+function provider.task_state(t)
+  if type(t) ~= "table" then return nil end
+  return { provider = t.provider, id = t.id and tostring(t.id), state = t.state and
+           tostring(t.state), status = t.status and tostring(t.status) }
+end
+
 -- A fresh snapshot of the same task.
 function Task:refresh()
   local refresh = refreshers[self]

@@ -44,8 +44,9 @@ local function decode_results(text)
   return table.unpack(v, 1, r.n)
 end
 
--- What the journal keeps of an error: its kind, message and the fields JSON can hold.
-local function encode_error(err)
+-- What the journal keeps of an error: its kind, message and the fields JSON can hold (the
+-- provider calls of calls.lua keep their errors the same way).
+function step.encode_error(err)
   if type(err) ~= "table" then return json.encode({ message = tostring(err) }) end
   local fields = {}
   for k, x in pairs(err) do
@@ -57,8 +58,10 @@ local function encode_error(err)
                        fields = next(fields) and fields or nil })
 end
 
-local function raise_recorded(text)
-  local e = json.decode(text)
+-- Raises the error `text` (encode_error's) records, as it was: the same kind, message, fields.
+function step.raise_recorded(text)
+  local ok, e = pcall(json.decode, text)
+  if not ok or type(e) ~= "table" then e = { message = tostring(text) } end
   if e.kind == nil then error(e.message, 0) end
   error(core.error(e.kind, e.message, e.fields), 0)
 end
@@ -83,7 +86,7 @@ local function finish(name, key, n, ok, ...)
   local err = ...
   -- Raised because a signal or --timeout is ending the run: interrupted, not failed; the
   -- journal keeps "started" and a resume runs the step again.
-  if not journal.stopping() then journal.failed(key, n, encode_error(err)) end
+  if not journal.stopping() then journal.failed(key, n, step.encode_error(err)) end
   error(err, 0)
 end
 
@@ -107,7 +110,7 @@ function step.step(name, fn, ...)
   local state, result, err
   if journal.resumed() then state, result, err = journal.get(name, n) end
   if state == "finished" then return decode_results(result) end
-  if state == "failed" and not journal.retry_failed() then raise_recorded(err) end
+  if state == "failed" and not journal.retry_failed() then step.raise_recorded(err) end
   journal.started(name, n)
   return finish(name, name, n, pcall(fn, ...))
 end

@@ -423,12 +423,7 @@ local function begin_record(label, timeout)
   return core.now() + (rec.deadline - journal.wall()), rec
 end
 
--- The end state of one Task, as the journal keeps it.
-local function task_state(t)
-  if type(t) ~= "table" then return nil end
-  return { provider = t.provider, id = t.id and tostring(t.id), state = t.state and
-           tostring(t.state), status = t.status and tostring(t.status) }
-end
+local task_state = provider.task_state
 
 -- Records how the wait ended (unless a signal or --timeout interrupted it: then it stays
 -- begun, and a resume goes on with its deadline), and returns or raises as it ended.
