@@ -137,7 +137,7 @@ demo: all
 	./taskrun --sim scripts/restore_then_mount.lua
 
 deps:
-	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
+	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev sqlite3 \
 	  libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev
 
 install: all

@@ -152,6 +152,40 @@ static int l_finished(lua_State *L) {
   return 0;
 }
 
+/* finish_step(name, seq, ...) -> text | nil: [-(2+n), +1, e] records that the step `name`
+ * returned the n values given, as {"n": n, "v": [values, null for nil]}; returns that text when
+ * a value is an object (a table with a metatable: the step returns its plain fields), else nil.
+ * A value JSON cannot hold is a `usage` error. taskrun.step's whole ending in one call. */
+static int l_finish_step(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  long long seq = (long long)luaL_checkinteger(L, 2);
+  int n = lua_gettop(L) - 2, objects = 0;
+  luaL_checkstack(L, n + 2, "taskrun.step");
+  lua_pushcfunction(L, tr_json_encode_values);
+  for (int i = 3; i <= n + 2; i++) {
+    lua_pushvalue(L, i);
+    if (!objects && lua_type(L, i) == LUA_TTABLE && lua_getmetatable(L, i)) {
+      lua_pop(L, 1);
+      objects = 1;
+    }
+  }
+  if (lua_pcall(L, n, 1, 0) != LUA_OK) {
+    const char *why = lua_istable(L, -1) && lua_getfield(L, -1, "message") == LUA_TSTRING
+      ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
+    return tr_raise(L, "usage", "taskrun.step: step \"%s\" returned a value that is not "
+                    "JSON-encodable (%s): return strings, numbers, booleans, nil and tables of "
+                    "them", name, why);
+  }
+  const char *text = lua_pushfstring(L, "{\"n\":%d,\"v\":%s}", n, lua_tostring(L, -1));
+  const tr_journal_ops *ops;
+  const char *run_id;
+  tr_journal *j = current(L, &ops, &run_id);
+  if (ops->step_finished(j, run_id, name, seq, text, NULL, 0) != 0)
+    return journal_error(L, ops, j, "record a step's end");
+  if (!objects) lua_pushnil(L);
+  return 1;
+}
+
 /* failed(key, seq, error_json [, durable]): [-4, +0, e] records the step's error. */
 static int l_failed(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
@@ -237,7 +271,8 @@ int luaopen_taskrun_journal(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "journaled", l_journaled }, { "resumed", l_resumed }, { "retry_failed", l_retry_failed },
     { "stopping", l_stopping }, { "wall", l_wall }, { "get", l_get }, { "started", l_started },
-    { "finished", l_finished }, { "failed", l_failed }, { "hash", l_hash },
+    { "finished", l_finished }, { "finish_step", l_finish_step }, { "failed", l_failed },
+    { "hash", l_hash },
     { "steps", l_steps }, { "run_id", l_run_id }, { "mark_in_doubt", l_mark_in_doubt },
     { "known_id", l_known_id }, { "attempt", l_attempt },
     { "run_started", l_run_started },

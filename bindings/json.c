@@ -30,7 +30,6 @@
 #include "stackcheck.h"
 
 #define ARRAY_MT "taskrun.json.array"
-#define OUT_MT "taskrun.json.out"
 #define MAX_DEPTH 1000
 
 /* ---- decode ---- */
@@ -347,73 +346,98 @@ static int l_decode(lua_State *L) {
 
 /* ---- encode ---- */
 
-/* The text being written. It lives in a userdata with __gc, so an error raised half way
- * (a NaN, a function value) frees it too. luaL_Buffer is no use here: it wants its box on
- * the top of the stack, and the encoder pushes values as it walks. */
+/* The text being written: in `small` while it fits (most texts: a step's results, a request
+ * body), then in a Lua userdata that is replaced by a larger one as it grows. Its box sits at a
+ * fixed stack slot, so an error raised half way (a NaN, a function value) leaves nothing to
+ * free, and no encode pays for a finalizer. */
 typedef struct {
+  lua_State *L;
   char *p;
   size_t n, cap;
-  lua_State *L;
+  int box;                  /* the stack slot holding the userdata, once there is one */
+  const void *array_mt;     /* json.array's metatable, looked up once per encode */
+  char small[512];
 } out_buf;
 
-static int out_gc(lua_State *L) {
-  out_buf *b = lua_touserdata(L, 1);
-  free(b->p);
-  b->p = NULL;
-  return 0;
+static void grow(out_buf *b, size_t need) {
+  size_t cap = b->cap * 2 > b->n + need ? b->cap * 2 : b->n + need + 256;
+  char *p = lua_newuserdatauv(b->L, cap, 0);
+  memcpy(p, b->p, b->n);
+  lua_replace(b->L, b->box);
+  b->p = p;
+  b->cap = cap;
 }
 
-static void add_len(out_buf *b, const char *s, size_t len) {
-  if (b->n + len > b->cap) {
-    size_t cap = (b->n + len) * 2 + 64;
-    char *p = realloc(b->p, cap);
-    if (!p) luaL_error(b->L, "out of memory");
-    b->p = p;
-    b->cap = cap;
-  }
+static inline void add_len(out_buf *b, const char *s, size_t len) {
+  if (b->cap - b->n < len) grow(b, len);
   memcpy(b->p + b->n, s, len);
   b->n += len;
 }
 
 static void add_str(out_buf *b, const char *s) { add_len(b, s, strlen(s)); }
-static void add_char(out_buf *b, char c) { add_len(b, &c, 1); }
+
+static inline void add_char(out_buf *b, char c) {
+  if (b->n == b->cap) grow(b, 1);
+  b->p[b->n++] = c;
+}
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int depth);
 
+/* Whether a byte must be escaped in a JSON string: controls, '"' and '\\'. */
+static inline int needs_escape(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\';
+}
+
 static void encode_string(out_buf *b, const char *s, size_t len) {
   add_char(b, '"');
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
+  size_t i = 0;
+  while (i < len) {
+    size_t run = i;
+    while (run < len && !needs_escape((unsigned char)s[run])) run++;
+    add_len(b, s + i, run - i);   /* the bytes that go out as they are, in one copy */
+    if (run == len) break;
+    unsigned char c = (unsigned char)s[run];
     switch (c) {
-      case '"': add_str(b, "\\\""); break;
-      case '\\': add_str(b, "\\\\"); break;
-      case '\n': add_str(b, "\\n"); break;
-      case '\r': add_str(b, "\\r"); break;
-      case '\t': add_str(b, "\\t"); break;
-      case '\b': add_str(b, "\\b"); break;
-      case '\f': add_str(b, "\\f"); break;
-      default:
-        if (c < 0x20) {
-          char esc[8];
-          snprintf(esc, sizeof esc, "\\u%04x", c);
-          add_str(b, esc);
-        } else {
-          add_char(b, (char)c);
-        }
+      case '"': add_len(b, "\\\"", 2); break;
+      case '\\': add_len(b, "\\\\", 2); break;
+      case '\n': add_len(b, "\\n", 2); break;
+      case '\r': add_len(b, "\\r", 2); break;
+      case '\t': add_len(b, "\\t", 2); break;
+      case '\b': add_len(b, "\\b", 2); break;
+      case '\f': add_len(b, "\\f", 2); break;
+      default: {
+        char esc[8];
+        snprintf(esc, sizeof esc, "\\u%04x", c);
+        add_len(b, esc, 6);
+      }
     }
+    i = run + 1;
   }
   add_char(b, '"');
 }
 
+static void encode_integer(out_buf *b, lua_Integer v) {
+  char digits[24];
+  size_t i = sizeof digits;
+  /* In unsigned arithmetic, so that the most negative integer negates without overflow. */
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    digits[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) digits[--i] = '-';
+  add_len(b, digits + i, sizeof digits - i);
+}
+
 static void encode_number(lua_State *L, out_buf *b, int idx) {
-  char num[64];
   if (lua_isinteger(L, idx)) {
-    snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, idx));
-  } else {
-    double v = lua_tonumber(L, idx);
-    if (!isfinite(v)) tr_raise(L, "usage", "json.encode: cannot encode %f (not a JSON number)", v);
-    snprintf(num, sizeof num, "%.17g", v);
+    encode_integer(b, lua_tointeger(L, idx));
+    return;
   }
+  char num[64];
+  double v = lua_tonumber(L, idx);
+  if (!isfinite(v)) tr_raise(L, "usage", "json.encode: cannot encode %f (not a JSON number)", v);
+  snprintf(num, sizeof num, "%.17g", v);
   add_str(b, num);
 }
 
@@ -493,9 +517,29 @@ static void refuse_keys(lua_State *L, int idx) {
            positive, lua_tostring(L, -1));
 }
 
-/* Objects are written with sorted keys: the same table always gives the same text. The key
- * list is a userdata, so a nested error (a NaN, a cycle) cannot leak it. */
-static void encode_object(lua_State *L, out_buf *b, int idx, int depth) {
+/* Objects this small sort their keys in a C array; larger ones in a userdata (freed by the GC,
+ * so a nested error cannot leak it). */
+#define SMALL_OBJECT 16
+
+/* Writes the object at idx from its n keys, sorted: the same table always gives the same text. */
+static void write_object(lua_State *L, out_buf *b, int idx, key_text *keys, size_t n,
+                         int depth) {
+  if (n > 1) qsort(keys, n, sizeof *keys, compare_keys);
+  add_char(b, '{');
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0) add_char(b, ',');
+    encode_string(b, keys[i].s, keys[i].len);
+    add_char(b, ':');
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    lua_rawget(L, idx);
+    encode_value(L, b, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  add_char(b, '}');
+}
+
+/* An object of more than SMALL_OBJECT keys: counted, then listed in a userdata. */
+static void encode_large_object(lua_State *L, out_buf *b, int idx, int depth) {
   size_t n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -506,7 +550,7 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int depth) {
     }
     n++;
   }
-  key_text *keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);
+  key_text *keys = lua_newuserdatauv(L, n * sizeof *keys, 0);
   size_t i = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -514,38 +558,52 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int depth) {
     keys[i].s = lua_tolstring(L, -1, &keys[i].len);   /* the table keeps the key alive */
     i++;
   }
-  qsort(keys, n, sizeof *keys, compare_keys);
-  add_char(b, '{');
-  for (i = 0; i < n; i++) {
-    if (i > 0) add_char(b, ',');
-    encode_string(b, keys[i].s, keys[i].len);
-    add_char(b, ':');
-    lua_pushlstring(L, keys[i].s, keys[i].len);
-    lua_rawget(L, idx);
-    encode_value(L, b, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
-  }
-  add_char(b, '}');
+  write_object(L, b, idx, keys, n, depth);
   lua_pop(L, 1);
 }
 
+/* A table is an array when its keys are exactly 1..n (n > 0) or json.array marks it, else an
+ * object (the empty table too), whose keys must all be strings. One pass over the keys decides
+ * and, for a small object, lists them. */
 static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
   if (depth > MAX_DEPTH) tr_raise(L, "usage", "json.encode: nested too deep (a cycle?)");
   luaL_checkstack(L, 8, "json.encode");
-  if (is_marked_array(L, idx)) {
-    encode_array(L, b, idx, (lua_Integer)lua_rawlen(L, idx), depth);
-    return;
+  if (lua_getmetatable(L, idx)) {
+    int marked = lua_topointer(L, -1) == b->array_mt;
+    lua_pop(L, 1);
+    if (marked) {
+      encode_array(L, b, idx, (lua_Integer)lua_rawlen(L, idx), depth);
+      return;
+    }
   }
-  lua_Integer n = array_length(L, idx);
-  if (n > 0) encode_array(L, b, idx, n, depth);
-  else encode_object(L, b, idx, depth);
+  key_text keys[SMALL_OBJECT];
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_Integer len = n == 0 ? array_length(L, idx) : -1;
+      if (len > 0) encode_array(L, b, idx, len, depth);
+      else refuse_keys(L, idx);
+      return;
+    }
+    if (n == SMALL_OBJECT) {
+      lua_pop(L, 1);
+      encode_large_object(L, b, idx, depth);
+      return;
+    }
+    keys[n].s = lua_tolstring(L, -1, &keys[n].len);   /* the table keeps the key alive */
+    n++;
+  }
+  write_object(L, b, idx, keys, n, depth);
 }
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int depth) {
   size_t len;
   const char *s;
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: add_str(b, "null"); break;
+    case LUA_TNIL: add_len(b, "null", 4); break;
     case LUA_TBOOLEAN: add_str(b, lua_toboolean(L, idx) ? "true" : "false"); break;
     case LUA_TNUMBER: encode_number(L, b, idx); break;
     case LUA_TSTRING:
@@ -554,7 +612,7 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int depth) {
       break;
     case LUA_TTABLE: encode_table(L, b, idx, depth); break;
     case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) { add_str(b, "null"); break; }
+      if (lua_touserdata(L, idx) == NULL) { add_len(b, "null", 4); break; }
       /* fall through */
     default:
       tr_raise(L, "usage", "json.encode: cannot encode a %s", luaL_typename(L, idx));
@@ -566,15 +624,44 @@ static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
   TR_STACK_BEGIN(L);
-  out_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
-  memset(b, 0, sizeof *b);
-  b->L = L;
-  luaL_setmetatable(L, OUT_MT);
-  encode_value(L, b, 1, 0);
-  lua_pushlstring(L, b->p ? b->p : "", b->n);
-  lua_replace(L, 1);   /* the text takes the argument's place; the buffer is left to the GC */
+  out_buf b;
+  b.L = L;
+  b.p = b.small;
+  b.n = 0;
+  b.cap = sizeof b.small;
+  luaL_getmetatable(L, ARRAY_MT);   /* slot 2: the registry keeps it; the box replaces it */
+  b.array_mt = lua_topointer(L, -1);
+  b.box = lua_gettop(L);
+  encode_value(L, &b, 1, 0);
+  lua_pushlstring(L, b.p, b.n);
+  lua_replace(L, 1);   /* the text takes the argument's place; a box is left to the GC */
   lua_settop(L, 1);
   TR_STACK_END(L, 1, 1);
+  return 1;
+}
+
+/* [-0, +1, e] The JSON array of the function's arguments, nil as null: what json.encode({...})
+ * would give if a Lua table could hold nils, without building the table (bindings.h). */
+int tr_json_encode_values(lua_State *L) {
+  int n = lua_gettop(L);
+  TR_STACK_BEGIN(L);
+  out_buf b;
+  b.L = L;
+  b.p = b.small;
+  b.n = 0;
+  b.cap = sizeof b.small;
+  luaL_getmetatable(L, ARRAY_MT);   /* slot n + 1: the registry keeps it; the box replaces it */
+  b.array_mt = lua_topointer(L, -1);
+  b.box = lua_gettop(L);
+  add_char(&b, '[');
+  for (int i = 1; i <= n; i++) {
+    if (i > 1) add_char(&b, ',');
+    encode_value(L, &b, i, 1);
+  }
+  add_char(&b, ']');
+  lua_pushlstring(L, b.p, b.n);
+  lua_replace(L, b.box);   /* the text takes the box's place */
+  TR_STACK_END(L, 0, 1);
   return 1;
 }
 
@@ -599,10 +686,6 @@ int luaopen_taskrun_json(lua_State *L) {
   luaL_newmetatable(L, ARRAY_MT);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__name");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, OUT_MT);
-  lua_pushcfunction(L, out_gc);
-  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   lua_createtable(L, 0, 6);
   lua_pushcfunction(L, l_decode);

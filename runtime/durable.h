@@ -74,7 +74,10 @@ int tr_durable_end(int code, int deadline_fired);
  * end, before it printed anything, runs that step again, as explicit steps promise (at least
  * once); a provider call's rows and the run's end are never held back, and commit what was held
  * first. */
+/* (A profiling build may set another with -DTR_JOURNAL_BATCH=seconds.) */
+#ifndef TR_JOURNAL_BATCH
 #define TR_JOURNAL_BATCH 0.010
+#endif
 
 /* Commits the journal writes held back so far (journal.h: flush): the run's loop calls it when
  * tr_durable_flush_in says so, and the runbook's output before it is written (what the runbook

@@ -118,8 +118,8 @@ typedef struct {
   /* Reads one step. Returns 1 when there is none. */
   int (*step_get)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                   tr_journal_step *out);
-  /* Calls cb for each step of the run in the order they first started, until cb returns
-   * non-zero. */
+  /* Calls cb for each step of the run in the order they started (a step run again: by its
+   * latest start), until cb returns non-zero. */
   int (*steps_list)(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud);
 } tr_journal_ops;
 

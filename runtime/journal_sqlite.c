@@ -4,11 +4,15 @@
  * least once anyway, and waits) are held back and committed together with synchronous=NORMAL
  * by flush (which durable.c calls at most TR_JOURNAL_BATCH after the first, and before the
  * runbook's output), by the next durable write, or by close: once committed they are in the
- * WAL, so they survive the process's death, though not a power cut before the next sync. A
- * step's start is kept in memory until it ends (one row, not two) or the batch is written.
- * Statements are prepared once per connection and reused. Several taskrun processes share the
- * file; the busy timeout makes them take turns.
+ * WAL, so they survive the process's death, though not a power cut before the next sync.
  *
+ * Held writes are records in memory (a step's start, updated in place by its end) until they
+ * are written, together, as one row of the step_log table (step_log.h): one row insert per
+ * batch, not one per step, which is what lets a step cost a few microseconds. The log is
+ * replayed into the steps table (one row per step) before anything reads or updates a run's
+ * steps: a resumed run's first look-up, runs show, runs resolve. Statements are prepared once
+ * per connection and reused. Several taskrun processes share the file; the busy timeout makes
+ * them take turns. *
  * Locks are not rows: a row outlives a killed process. They are open file description locks
  * (fcntl F_OFD_SETLK) on one file per lock under locks/, which the kernel drops when the process
  * dies, and which another process can test (F_OFD_GETLK) without taking. The file holds the
@@ -27,10 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "hash.h"
+#include "step_log.h"
 
 /* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char schema[] =
   "CREATE TABLE IF NOT EXISTS runs ("
@@ -59,11 +65,19 @@ static const char schema[] =
   "  created_id TEXT,"
   "  resolution TEXT,"             /* JSON, since version 3: how an operator settled it */
   "  UNIQUE (run_id, step_key, seq));"
-  "CREATE INDEX IF NOT EXISTS steps_created ON steps(created_id) WHERE created_id IS NOT NULL;";
+  "CREATE INDEX IF NOT EXISTS steps_created ON steps(created_id) WHERE created_id IS NOT NULL;"
+  /* Since version 4: batches of step records (step_log.h) not yet replayed into steps. */
+  "CREATE TABLE IF NOT EXISTS step_log ("
+  "  id INTEGER PRIMARY KEY,"
+  "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+  "  records BLOB NOT NULL);"
+  "CREATE INDEX IF NOT EXISTS step_log_run ON step_log(run_id, id);";
 
 #define MAX_LOCKS 8
 #define MAX_STMTS 32
-#define MAX_HELD_STARTS 64
+/* Held rows go to the step log (not yet committed) when this many wait, so that the search
+ * for a step's held row stays short. */
+#define MAX_HELD_ROWS 64
 
 struct tr_journal {
   sqlite3 *db;
@@ -75,10 +89,19 @@ struct tr_journal {
   int full_sync;             /* PRAGMA synchronous is FULL (1) or NORMAL (0) now */
   double batch_open;         /* when the transaction of not-durable writes opened; 0: none */
   double held;               /* when the oldest write held back (batch or start) was made */
-  /* Starts of steps that are not durable, kept here until the step ends (then one row is
-   * written, not two) or until the batch is committed, whichever comes first. */
-  struct held_start { char *run_id, *key, *data; long long seq; double started; } *starts;
-  size_t nstarts, cap_starts;
+  /* Records of steps that are not durable, kept here (a start updated in place by its end: one
+   * record, not two) until they are written to the step log: by flush, before a durable write
+   * or a read, or when MAX_HELD_ROWS wait. */
+  struct held_row {
+    char *key, *result, *error, *created_id;
+    const char *state;
+    long long seq;
+    double started, ended;   /* < 0: none (an end whose start was written before) */
+  } *rows;
+  size_t nrows, cap_rows;
+  char *held_run;            /* the run of every held row */
+  tr_buf log;                /* the records of one step_log row, being written */
+  char *replayed;            /* the run whose step log is known replayed, or NULL */
 };
 
 static double now(void) {
@@ -178,31 +201,44 @@ static int set_sync(tr_journal *j, int full) {
   return 0;
 }
 
-static void free_start(struct held_start *h) {
-  free(h->run_id);
+static void free_row(struct held_row *h) {
   free(h->key);
-  free(h->data);
+  free(h->result);
+  free(h->error);
+  free(h->created_id);
 }
 
 static int begin_write(tr_journal *j, int durable);
-static int insert_step(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                       const char *state, double started, double ended, const char *result,
-                       const char *error, const char *created_id);
+static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what);
 
-/* Writes the held starts into the batch (not committed yet). */
-static int write_starts(tr_journal *j) {
-  int rc = 0;
-  for (size_t i = 0; i < j->nstarts; i++) {
-    struct held_start *h = &j->starts[i];
-    if (rc == 0 && begin_write(j, 0) == 0)
-      rc = insert_step(j, h->run_id, h->key, h->seq, TR_STEP_STARTED, h->started, -1, h->data,
-                       NULL, NULL);
-    else
-      rc = -1;
-    free_start(h);
+/* Writes the held rows to the step log, as one step_log row, in the batch (not committed
+ * yet). */
+static int write_held(tr_journal *j) {
+  if (!j->nrows) return 0;
+  int rc = begin_write(j, 0);
+  j->log.n = 0;
+  for (size_t i = 0; i < j->nrows; i++) {
+    struct held_row *h = &j->rows[i];
+    tr_step_record r = { h->key, h->state, h->seq, h->started, h->ended, h->result, h->error,
+                         h->created_id };
+    tr_step_log_put(&j->log, &r);
+    free_row(h);
   }
-  j->nstarts = 0;
-  return rc;
+  j->nrows = 0;
+  if (rc != 0) return -1;
+  if (j->log.failed) {
+    j->log.failed = 0;
+    return fail(j, "journal: out of memory");
+  }
+  if (j->replayed && strcmp(j->replayed, j->held_run) == 0) {
+    free(j->replayed);
+    j->replayed = NULL;
+  }
+  sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
+  if (!st) return -1;
+  sqlite3_bind_text(st, 1, j->held_run, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, j->log.p, (int)j->log.n, SQLITE_STATIC);
+  return run_stmt(j, st, "record steps");
 }
 
 static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...);
@@ -217,9 +253,9 @@ static int run_fixed(tr_journal *j, const char *sql) {
   return ok;
 }
 
-/* Commits what is held back: the starts, then the open batch of not-durable writes. */
+/* Commits what is held back: the rows, then the open batch of not-durable writes. */
 static int sq_flush(tr_journal *j) {
-  if (write_starts(j) != 0) return -1;
+  if (write_held(j) != 0) return -1;
   j->held = 0;
   if (!j->batch_open) return 0;
   j->batch_open = 0;
@@ -331,8 +367,11 @@ failed:
 static void sq_close(tr_journal *j) {
   if (!j) return;
   sq_flush(j);
-  for (size_t i = 0; i < j->nstarts; i++) free_start(&j->starts[i]);
-  free(j->starts);
+  for (size_t i = 0; i < j->nrows; i++) free_row(&j->rows[i]);
+  free(j->rows);
+  free(j->log.p);
+  free(j->held_run);
+  free(j->replayed);
   for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   for (int i = 0; i < MAX_LOCKS; i++) {
     if (j->locks[i].fd >= 0) close(j->locks[i].fd);
@@ -565,6 +604,63 @@ static int insert_step(tr_journal *j, const char *run_id, const char *step_key, 
   return run_stmt(j, st, "record a step");
 }
 
+/* The held row of (run, key, seq), or NULL. */
+static struct held_row *held_row(tr_journal *j, const char *run_id, const char *step_key,
+                                 long long seq) {
+  for (size_t i = j->nrows; i-- > 0; ) {
+    struct held_row *h = &j->rows[i];
+    if (h->seq == seq && strcmp(h->key, step_key) == 0 && strcmp(j->held_run, run_id) == 0)
+      return h;
+  }
+  return NULL;
+}
+
+/* Replaces the text *slot with a copy of text (NULL: none). */
+static int set_text(tr_journal *j, char **slot, const char *text) {
+  char *copy = NULL;
+  if (text && !(copy = strdup(text))) return fail(j, "journal: out of memory");
+  free(*slot);
+  *slot = copy;
+  return 0;
+}
+
+/* Holds a new record of a step that is not durable: its start, or an end whose start was
+ * written before. */
+static int hold(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                const char *state, double started, double ended, const char *result,
+                const char *error, const char *created_id) {
+  int other_run = j->held_run && strcmp(j->held_run, run_id) != 0;
+  if ((j->nrows >= MAX_HELD_ROWS || other_run) && write_held(j) != 0) return -1;
+  if (!j->held_run || other_run) {
+    char *copy = strdup(run_id);
+    if (!copy) return fail(j, "journal: out of memory");
+    free(j->held_run);
+    j->held_run = copy;
+  }
+  if (j->nrows == j->cap_rows) {
+    size_t cap = j->cap_rows ? 2 * j->cap_rows : 16;
+    struct held_row *more = realloc(j->rows, cap * sizeof *more);
+    if (!more) return fail(j, "journal: out of memory");
+    j->rows = more;
+    j->cap_rows = cap;
+  }
+  struct held_row *h = &j->rows[j->nrows];
+  memset(h, 0, sizeof *h);
+  h->state = state;
+  h->seq = seq;
+  h->started = started;
+  h->ended = ended;
+  if (!(h->key = strdup(step_key)) ||
+      set_text(j, &h->result, result) != 0 || set_text(j, &h->error, error) != 0 ||
+      set_text(j, &h->created_id, created_id) != 0) {
+    free_row(h);
+    return fail(j, "journal: out of memory");
+  }
+  j->nrows++;
+  if (!j->held) j->held = now();
+  return 0;
+}
+
 static int sq_step_started(tr_journal *j, const char *run_id, const char *step_key,
                            long long seq, const char *data_json, int durable) {
   if (durable) {
@@ -572,63 +668,105 @@ static int sq_step_started(tr_journal *j, const char *run_id, const char *step_k
     return insert_step(j, run_id, step_key, seq, TR_STEP_STARTED, now(), -1, data_json, NULL,
                        NULL);
   }
-  if (j->nstarts == j->cap_starts) {
-    size_t cap = j->cap_starts ? 2 * j->cap_starts : 16;
-    struct held_start *more = realloc(j->starts, cap * sizeof *more);
-    if (!more) return fail(j, "journal: out of memory");
-    j->starts = more;
-    j->cap_starts = cap;
-  }
-  struct held_start *h = &j->starts[j->nstarts];
-  h->run_id = strdup(run_id);
-  h->key = strdup(step_key);
-  h->data = data_json ? strdup(data_json) : NULL;
-  h->seq = seq;
-  h->started = now();
-  if (!h->run_id || !h->key || (data_json && !h->data)) {
-    free_start(h);
-    return fail(j, "journal: out of memory");
-  }
-  j->nstarts++;
-  if (!j->held) j->held = h->started;
-  /* Many steps or waits begun at once (a fan-out): into the batch with them, so that the
-   * search of take_start stays short. */
-  return j->nstarts >= MAX_HELD_STARTS ? write_starts(j) : 0;
+  return hold(j, run_id, step_key, seq, TR_STEP_STARTED, now(), -1, data_json, NULL, NULL);
 }
 
-/* The held start of (run, key, seq), taken out of the list into *out; 0 when there is none. */
-static int take_start(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                      struct held_start *out) {
-  for (size_t i = j->nstarts; i-- > 0; ) {
-    struct held_start *h = &j->starts[i];
-    if (h->seq != seq || strcmp(h->key, step_key) != 0 || strcmp(h->run_id, run_id) != 0)
-      continue;
-    *out = *h;
-    memmove(h, h + 1, (j->nstarts - i - 1) * sizeof *h);
-    j->nstarts--;
-    return 1;
+/* Replays the run's step log into the steps table (in the batch), so that reads and updates of
+ * steps see every record. Only the run's own process adds to its log; any process may replay it
+ * (runs show does), inside a write transaction, so that two never apply one batch twice. */
+static int replay_log(tr_journal *j, const char *run_id) {
+  if (j->replayed && strcmp(j->replayed, run_id) == 0) return 0;
+  sqlite3_stmt *st = prepare(j, "SELECT 1 FROM step_log WHERE run_id = ?1 LIMIT 1", "s", run_id);
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  release(j, st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(j, "read the step log");
+  if (rc == SQLITE_ROW) {
+    if (begin_write(j, 0) != 0) return -1;
+    st = prepare(j, "SELECT id, records FROM step_log WHERE run_id = ?1 ORDER BY id", "s", run_id);
+    if (!st) return -1;
+    long long last = 0;
+    int ok = 0;
+    while (ok == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+      last = sqlite3_column_int64(st, 0);
+      const char *blob = sqlite3_column_blob(st, 1);
+      size_t len = (size_t)sqlite3_column_bytes(st, 1), pos = 0;
+      tr_step_record r;
+      int more;
+      while (ok == 0 && (more = tr_step_log_next(blob, len, &pos, &r)) != 0) {
+        if (more < 0) {
+          ok = fail(j, "journal: the step log of run %s in %s/journal.db is damaged (row %lld,"
+                    " byte %zu): start the run over with --fresh, or look at the file with "
+                    "sqlite3", run_id, j->dir, last, pos);
+          break;
+        }
+        sqlite3_stmt *ins = prepare(j, "INSERT INTO steps (run_id, step_key, seq, state, "
+          "started, ended, result, error, created_id) VALUES (?1, ?2, ?3, ?4, coalesce(?5, ?6), "
+          "?6, ?7, ?8, ?9) ON CONFLICT (run_id, step_key, seq) DO UPDATE SET state = ?4, "
+          "started = coalesce(?5, started), ended = ?6, result = ?7, error = ?8, created_id = "
+          "coalesce(?9, created_id)", "ssis", run_id, r.key, r.seq, r.state);
+        if (!ins) { ok = -1; break; }
+        if (r.started >= 0) sqlite3_bind_double(ins, 5, r.started);
+        if (r.ended >= 0) sqlite3_bind_double(ins, 6, r.ended);
+        if (r.result) sqlite3_bind_text(ins, 7, r.result, -1, SQLITE_STATIC);
+        if (r.error) sqlite3_bind_text(ins, 8, r.error, -1, SQLITE_STATIC);
+        if (r.created_id) sqlite3_bind_text(ins, 9, r.created_id, -1, SQLITE_STATIC);
+        ok = run_stmt(j, ins, "replay the step log");
+      }
+    }
+    if (ok == 0 && rc != SQLITE_DONE) ok = db_fail(j, "read the step log");
+    release(j, st);
+    if (ok != 0) return -1;
+    if (run_stmt(j, prepare(j, "DELETE FROM step_log WHERE run_id = ?1 AND id <= ?2", "si",
+                            run_id, last), "clear the step log") != 0)
+      return -1;
   }
+  free(j->replayed);
+  j->replayed = strdup(run_id);   /* none: replayed again next time, no harm */
   return 0;
+}
+
+/* Runs an UPDATE of one step (bound by the caller) that must find its row: when it finds none,
+ * the row may be in the step log, so the log is replayed and the UPDATE run once more. */
+static int update_step(tr_journal *j, const char *run_id, sqlite3_stmt *st, const char *what) {
+  if (!st) return -1;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE && sqlite3_changes(j->db) == 0) {
+    sqlite3_reset(st);
+    if (replay_log(j, run_id) != 0) {
+      release(j, st);
+      return -1;
+    }
+    rc = sqlite3_step(st);
+  }
+  int ok = rc == SQLITE_DONE ? 0 : db_fail(j, what);
+  release(j, st);
+  return ok == 0 && sqlite3_changes(j->db) == 0 ? 1 : ok;
 }
 
 static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                     const char *state, const char *result, const char *error,
                     const char *created_id, int durable) {
-  struct held_start h;
-  if (!durable && take_start(j, run_id, step_key, seq, &h)) {
-    /* Started and ended within one batch: one row. */
-    int rc = begin_write(j, 0) == 0 ? insert_step(j, run_id, step_key, seq, state, h.started,
-                                                  now(), result, error, created_id) : -1;
-    free_start(&h);
-    return rc;
+  struct held_row *h = durable ? NULL : held_row(j, run_id, step_key, seq);
+  if (h) {
+    /* Started and ended within one batch: its one record, still held, ends. */
+    if (set_text(j, &h->result, result) != 0 || set_text(j, &h->error, error) != 0 ||
+        (created_id && set_text(j, &h->created_id, created_id) != 0))
+      return -1;
+    h->state = state;
+    h->ended = now();
+    return 0;
   }
-  if (begin_write(j, durable) != 0) return -1;
-  int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = ?6, "
-                               "error = ?7, created_id = coalesce(?8, created_id) "
-                               "WHERE run_id = ?1 AND step_key = ?2 AND seq = ?3", "ssisdsss",
-                               run_id, step_key, seq, state, now(), result, error, created_id),
-                    "record a step's end");
-  if (rc == 0 && sqlite3_changes(j->db) == 0)
+  if (!durable)
+    return hold(j, run_id, step_key, seq, state, -1, now(), result, error, created_id);
+  if (begin_write(j, 1) != 0) return -1;
+  int rc = update_step(j, run_id, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = "
+                                          "?6, error = ?7, created_id = coalesce(?8, "
+                                          "created_id) WHERE run_id = ?1 AND step_key = ?2 AND "
+                                          "seq = ?3", "ssisdsss", run_id, step_key, seq, state,
+                                          now(), result, error, created_id),
+                       "record a step's end");
+  if (rc == 1)
     return fail(j, "journal: step %s #%lld of run %s was never started", step_key, seq, run_id);
   return rc;
 }
@@ -649,14 +787,14 @@ static int sq_step_resolve(tr_journal *j, const char *run_id, const char *step_k
                            const char *resolution_json) {
   if (begin_write(j, 1) != 0) return -1;
   /* Settled as finished (an id adopted), the step ends now. */
-  int rc = run_stmt(j, prepare(j, "UPDATE steps SET state = coalesce(?4, state), created_id = "
-                               "coalesce(?5, created_id), resolution = ?6, ended = CASE WHEN ?4 ="
-                               " ?8 THEN ?7 ELSE ended END WHERE run_id = ?1 AND step_key = ?2 "
-                               "AND seq = ?3", "ssisssds", run_id, step_key, seq, state,
-                               created_id, resolution_json, now(), TR_STEP_FINISHED),
-                    "record a resolution");
-  if (rc == 0 && sqlite3_changes(j->db) == 0)
-    return fail(j, "journal: run %s has no step %s #%lld", run_id, step_key, seq);
+  int rc = update_step(j, run_id, prepare(j, "UPDATE steps SET state = coalesce(?4, state), "
+                                          "created_id = coalesce(?5, created_id), resolution = "
+                                          "?6, ended = CASE WHEN ?4 = ?8 THEN ?7 ELSE ended END "
+                                          "WHERE run_id = ?1 AND step_key = ?2 AND seq = ?3",
+                                          "ssisssds", run_id, step_key, seq, state, created_id,
+                                          resolution_json, now(), TR_STEP_FINISHED),
+                       "record a resolution");
+  if (rc == 1) return fail(j, "journal: run %s has no step %s #%lld", run_id, step_key, seq);
   return rc;
 }
 
@@ -683,10 +821,26 @@ static void read_step(sqlite3_stmt *st, tr_journal_step *s) {
   s->resolution = dup_text(st, 8);
 }
 
+/* A held row, as a read would give it. */
+static int held_step(const struct held_row *h, tr_journal_step *out) {
+  out->step_key = strdup(h->key);
+  out->seq = h->seq;
+  out->state = strdup(h->state);
+  out->started = h->started;
+  out->ended = h->ended;
+  out->result = h->result ? strdup(h->result) : NULL;
+  out->error = h->error ? strdup(h->error) : NULL;
+  out->created_id = h->created_id ? strdup(h->created_id) : NULL;
+  return 0;
+}
+
 static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                        tr_journal_step *out) {
   memset(out, 0, sizeof *out);
-  if (write_starts(j) != 0) return -1;
+  struct held_row *h = held_row(j, run_id, step_key, seq);
+  if (h && h->started >= 0) return held_step(h, out);
+  /* An end whose start was written before: the row needs both. */
+  if (write_held(j) != 0 || replay_log(j, run_id) != 0) return -1;
   sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 AND "
                              "step_key = ?2 AND seq = ?3", "ssi", run_id, step_key, seq);
   if (!st) return -1;
@@ -697,9 +851,9 @@ static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, 
 }
 
 static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud) {
-  if (write_starts(j) != 0) return -1;
+  if (write_held(j) != 0 || replay_log(j, run_id) != 0) return -1;
   sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY "
-                             "rowid", "s", run_id);
+                             "started, rowid", "s", run_id);
   if (!st) return -1;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -15,7 +15,7 @@ local function lines(path)
 end
 
 -- arg[1]: the counter file; arg[2]: the scenario; arg[3] == "hold": sleep on the first attempt
--- after printing "ready" (to be killed there; a resume goes on).
+-- after printing "ready" (to be killed there; a resume goes on), unless NO_HOLD is set.
 local RUNBOOK = [==[
 local counter, mode = arg[1], arg[2]
 local first = taskrun.run.attempt == 1
@@ -52,6 +52,12 @@ elseif mode == "reserved" then
     local ok, err = pcall(taskrun.step, name, function() bump() end)
     say(ok, err.kind, err.message)
   end
+elseif mode == "many" then
+  -- No output between the steps (a file write commits the journal too): they are journaled in
+  -- batches, not a row each.
+  local ran = 0
+  for i = 1, 200 do taskrun.step("item", function() ran = ran + 1 return i end) end
+  say("ran", ran)
 elseif mode == "nonjson" then
   local ok, err = pcall(taskrun.step, "handle", function() bump() return io.stdout end)
   say(ok, err.kind, err.message)
@@ -59,7 +65,7 @@ elseif mode == "nonjson" then
   say(ok, err.kind, err.message)
 end
 say("ready")
-if arg[3] == "hold" and first then taskrun.sleep(60) end
+if arg[3] == "hold" and first and not os.getenv("NO_HOLD") then taskrun.sleep(60) end
 ]==]
 
 local function setup()
@@ -139,6 +145,55 @@ describe("taskrun.step", function()
     assert.are.equal(3, lines(s.counter))
     local show = H.run({ flags = { "runs", "show", "1" }, env = s.env }).stdout
     for n = 1, 3 do assert.matches("item #" .. n .. "  finished", show, 1, true) end
+  end)
+
+  it("are written in batches to the step log, replayed into one row each before a read",
+     function()
+    local s = setup()
+    local function sql(query)
+      local h = assert(io.popen("sqlite3 " .. s.dir .. "/state/journal.db '" .. query .. "'"))
+      local out = h:read("a")
+      assert(h:close(), "sqlite3 failed on: " .. query)
+      return out
+    end
+    assert.are.equal("ran\t200\nready\n", s.kill_after("many", "ready"))
+    -- Written before "ready" was printed, as far fewer rows than steps; none replayed yet.
+    local logged = tonumber(sql("SELECT count(*) FROM step_log"))
+    assert.is_true(logged >= 1 and logged < 20, "step_log rows: " .. logged)
+    assert.are.equal("0\n", sql("SELECT count(*) FROM steps"))
+    local show = H.run({ flags = { "runs", "show", "1" }, env = s.env })
+    assert.are.equal(0, show.code, show.stderr)
+    local at = 0
+    for n = 1, 200 do
+      at = assert(show.stdout:find("item #" .. n .. "  finished", at + 1, true), "item " .. n)
+    end
+    assert.are.equal("0\n", sql("SELECT count(*) FROM step_log"))
+    assert.are.equal("200\n", sql("SELECT count(*) FROM steps WHERE state = \"finished\""))
+    -- The resume replays every step's result: none runs again.
+    local r = s.run("many")
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("ran\t0\nready\n", r.stdout)
+  end)
+
+  it("says which run's step log is damaged, and what to do, rather than guess", function()
+    local s = setup()
+    s.kill_after("many", "ready")
+    local h = assert(io.popen("sqlite3 " .. s.dir .. "/state/journal.db "
+      .. "'UPDATE step_log SET records = substr(records, 1, 30)'"))
+    h:read("a")
+    assert(h:close())
+    local r = H.run({ flags = { "runs", "show", "1" }, env = s.env })
+    assert.are_not.equal(0, r.code)
+    assert.matches("the step log of run 1 in .*journal%.db is damaged %(row %d+, byte %d+%): "
+      .. "start the run over with %-%-fresh", r.stderr)
+    r = s.run("many")
+    assert.are_not.equal(0, r.code)
+    assert.matches("the step log of run 1 in .* is damaged", r.stderr)
+    assert.are.equal("", r.stdout)
+    r = H.run({ script_path = s.script, args = { s.counter, "many", "hold" }, flags = { "--fresh" },
+                env = { TASKRUN_STATE_DIR = s.env.TASKRUN_STATE_DIR, NO_HOLD = "1" } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("ran\t200\nready\n", r.stdout)
   end)
 
   it("refuses results JSON cannot hold, and a name that is not a non-empty string", function()

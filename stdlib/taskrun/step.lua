@@ -19,22 +19,6 @@ local function usage(msg)
   error(core.error("usage", "taskrun.step: " .. msg), 3)
 end
 
-local function encode_results(name, n, ...)
-  local v = {}
-  for i = 1, n do
-    local x = select(i, ...)
-    if x == nil then x = json.null end
-    v[i] = x
-  end
-  local ok, text = pcall(json.encode, { n = n, v = v })
-  if not ok then
-    usage(string.format("step \"%s\" returned a value that is not JSON-encodable (%s): return "
-      .. "strings, numbers, booleans, nil and tables of them", name,
-      type(text) == "table" and tostring(text.message) or tostring(text)))
-  end
-  return text
-end
-
 local function decode_results(text)
   local r = json.decode(text)
   local v = r.v or {}
@@ -66,27 +50,18 @@ function step.raise_recorded(text)
   error(core.error(e.kind, e.message, e.fields), 0)
 end
 
--- Whether a result is a table with a metatable (a Task, an object): the journal keeps its fields
--- only, and the step returns what a resume would, the plain table, not the object.
-local function has_objects(...)
-  for i = 1, select("#", ...) do
-    local x = select(i, ...)
-    if type(x) == "table" and getmetatable(x) ~= nil then return true end
-  end
-  return false
-end
-
-local function finish(name, key, n, ok, ...)
+-- A result that is a table with a metatable (a Task, an object) is journaled as its fields
+-- only, and the step returns what a resume would: the plain table, not the object.
+local function finish(name, n, ok, ...)
   if ok then
-    local text = encode_results(name, select("#", ...), ...)
-    journal.finished(key, n, text)
-    if has_objects(...) then return decode_results(text) end
+    local text = journal.finish_step(name, n, ...)
+    if text then return decode_results(text) end
     return ...
   end
   local err = ...
   -- Raised because a signal or --timeout is ending the run: interrupted, not failed; the
   -- journal keeps "started" and a resume runs the step again.
-  if not journal.stopping() then journal.failed(key, n, step.encode_error(err)) end
+  if not journal.stopping() then journal.failed(name, n, step.encode_error(err)) end
   error(err, 0)
 end
 
@@ -112,7 +87,7 @@ function step.step(name, fn, ...)
   if state == "finished" then return decode_results(result) end
   if state == "failed" and not journal.retry_failed() then step.raise_recorded(err) end
   journal.started(name, n)
-  return finish(name, name, n, pcall(fn, ...))
+  return finish(name, n, pcall(fn, ...))
 end
 
 return step

@@ -408,8 +408,10 @@ local function begin_record(label, timeout)
   local n = (wait_counts[key] or 0) + 1
   wait_counts[key] = n
   -- Only a wait that was still going when the run stopped goes on with its deadline; one that
-  -- ended (and is waited on again by a resumed runbook) gets a timeout of its own.
-  local state, result = journal.get(key, n)
+  -- ended (and is waited on again by a resumed runbook) gets a timeout of its own. A run on its
+  -- first attempt has nothing in the journal to look up.
+  local state, result
+  if journal.resumed() then state, result = journal.get(key, n) end
   local old = state == "started" and result and json.decode(result)
   local rec = { key = key, n = n }
   if old and type(old.deadline) == "number" then
