@@ -89,7 +89,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 # The project's sources and the targets are held to clang's warnings here as to gcc's elsewhere.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(FUZZ_SAN) -DTR_CHECK_STACK $(PKG_CFLAGS) \
   -iquote runtime -iquote bindings -iquote fuzz -DTR_VERSION='"$(VERSION)"' -MMD -MP
-FUZZ_TARGETS := json_decode http_response route duration redact
+FUZZ_TARGETS := json_decode http_response route duration redact step_log
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out runtime/main.c,$(TR_SRCS))) \
   $(FUZZ_BUILD)/stdlib_embed.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
