@@ -176,7 +176,24 @@ static int l_finish_step(lua_State *L) {
                     "JSON-encodable (%s): return strings, numbers, booleans, nil and tables of "
                     "them", name, why);
   }
-  const char *text = lua_pushfstring(L, "{\"n\":%d,\"v\":%s}", n, lua_tostring(L, -1));
+  /* {"n":n,"v":[...]}, with n written by hand: lua_pushfstring's %d goes through snprintf. */
+  char head[32] = "{\"n\":";
+  size_t at = strlen(head);
+  char digits[12];
+  int len = 0, count = n;
+  do digits[len++] = (char)('0' + count % 10); while ((count /= 10) > 0);
+  while (len > 0) head[at++] = digits[--len];
+  memcpy(head + at, ",\"v\":", 5);
+  at += 5;
+  size_t values_len;
+  const char *values = lua_tolstring(L, -1, &values_len);
+  luaL_Buffer buf;
+  char *p = luaL_buffinitsize(L, &buf, at + values_len + 1);
+  memcpy(p, head, at);
+  memcpy(p + at, values, values_len);
+  p[at + values_len] = '}';
+  luaL_pushresultsize(&buf, at + values_len + 1);
+  const char *text = lua_tostring(L, -1);
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);

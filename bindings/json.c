@@ -524,7 +524,17 @@ static void refuse_keys(lua_State *L, int idx) {
 /* Writes the object at idx from its n keys, sorted: the same table always gives the same text. */
 static void write_object(lua_State *L, out_buf *b, int idx, key_text *keys, size_t n,
                          int depth) {
-  if (n > 1) qsort(keys, n, sizeof *keys, compare_keys);
+  if (n > SMALL_OBJECT) {
+    qsort(keys, n, sizeof *keys, compare_keys);
+  } else {
+    /* A few keys: an insertion sort, without qsort's calls through a pointer. */
+    for (size_t i = 1; i < n; i++) {
+      key_text k = keys[i];
+      size_t at = i;
+      for (; at > 0 && compare_keys(&keys[at - 1], &k) > 0; at--) keys[at] = keys[at - 1];
+      keys[at] = k;
+    }
+  }
   add_char(b, '{');
   for (size_t i = 0; i < n; i++) {
     if (i > 0) add_char(b, ',');

@@ -8,17 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tr_buf_put(tr_buf *b, const void *s, size_t len) {
-  if (b->failed || len == 0) return;
+char *tr_buf_grow(tr_buf *b, size_t len) {
+  if (b->failed) return NULL;
   if (len > b->cap - b->n || !b->p) {
     size_t cap = (b->n + len) * 2 + 64;
     char *p = realloc(b->p, cap);
-    if (!p) { b->failed = 1; return; }
+    if (!p) { b->failed = 1; return NULL; }
     b->p = p;
     b->cap = cap;
   }
-  memcpy(b->p + b->n, s, len);
   b->n += len;
+  return b->p + b->n - len;
+}
+
+void tr_buf_put(tr_buf *b, const void *s, size_t len) {
+  if (len == 0) return;
+  char *p = tr_buf_grow(b, len);
+  if (p) memcpy(p, s, len);
 }
 
 void tr_buf_puts(tr_buf *b, const char *s) { tr_buf_put(b, s, strlen(s)); }

@@ -13,6 +13,9 @@ typedef struct {
 } tr_buf;
 
 void tr_buf_put(tr_buf *b, const void *s, size_t len);
+/* Makes room for len more bytes and counts them in: their address (the caller writes them), or
+ * NULL when memory ran out. */
+char *tr_buf_grow(tr_buf *b, size_t len);
 void tr_buf_puts(tr_buf *b, const char *s);
 
 /* The length of the valid UTF-8 character at s (1..4), or 0 when the byte at s does not start

@@ -4,35 +4,38 @@
 #include <stdint.h>
 #include <string.h>
 
-static void put_u64(tr_buf *b, uint64_t v) {
-  unsigned char bytes[8];
-  for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)(v >> (8 * i));
-  tr_buf_put(b, bytes, sizeof bytes);
+static unsigned char *put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+  return p + 8;
 }
 
-static void put_double(tr_buf *b, double d) {
-  uint64_t v;
-  memcpy(&v, &d, sizeof v);
-  put_u64(b, v);
-}
-
-static void put_text(tr_buf *b, const char *s) {
-  tr_buf_put(b, s, strlen(s) + 1);
+static unsigned char *put_text(unsigned char *p, const char *s, size_t len) {
+  memcpy(p, s, len + 1);
+  return p + len + 1;
 }
 
 void tr_step_log_put(tr_buf *b, const tr_step_record *r) {
-  tr_buf_put(b, "R", 1);
-  put_text(b, r->key);
-  put_text(b, r->state);
-  put_u64(b, (uint64_t)r->seq);
-  put_double(b, r->started);
-  put_double(b, r->ended);
-  unsigned char flags = (unsigned char)((r->result ? 1 : 0) | (r->error ? 2 : 0) |
-                                        (r->created_id ? 4 : 0));
-  tr_buf_put(b, &flags, 1);
-  if (r->result) put_text(b, r->result);
-  if (r->error) put_text(b, r->error);
-  if (r->created_id) put_text(b, r->created_id);
+  size_t key = strlen(r->key), state = strlen(r->state);
+  size_t result = r->result ? strlen(r->result) : 0, error = r->error ? strlen(r->error) : 0;
+  size_t created = r->created_id ? strlen(r->created_id) : 0;
+  size_t need = 1 + key + 1 + state + 1 + 24 + 1 + (r->result ? result + 1 : 0) +
+                (r->error ? error + 1 : 0) + (r->created_id ? created + 1 : 0);
+  /* Made room for, then written in place: one check, not one per field. */
+  unsigned char *p = (unsigned char *)tr_buf_grow(b, need);
+  if (!p) return;
+  *p++ = 'R';
+  p = put_text(p, r->key, key);
+  p = put_text(p, r->state, state);
+  uint64_t started, ended;
+  memcpy(&started, &r->started, sizeof started);
+  memcpy(&ended, &r->ended, sizeof ended);
+  p = put_u64(p, (uint64_t)r->seq);
+  p = put_u64(p, started);
+  p = put_u64(p, ended);
+  *p++ = (unsigned char)((r->result ? 1 : 0) | (r->error ? 2 : 0) | (r->created_id ? 4 : 0));
+  if (r->result) p = put_text(p, r->result, result);
+  if (r->error) p = put_text(p, r->error, error);
+  if (r->created_id) put_text(p, r->created_id, created);
 }
 
 /* The NUL-terminated text at *pos, moving past it; NULL when it runs past the end. */
