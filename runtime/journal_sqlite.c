@@ -726,22 +726,18 @@ static int replay_log(tr_journal *j, const char *run_id) {
   return 0;
 }
 
-/* Runs an UPDATE of one step (bound by the caller) that must find its row: when it finds none,
- * the row may be in the step log, so the log is replayed and the UPDATE run once more. */
+/* Runs a durable UPDATE of one step (bound by the caller) once every record of the run is in
+ * the steps table (the held ones and the step log's, committed first). Returns 1 when there is
+ * no such step. */
 static int update_step(tr_journal *j, const char *run_id, sqlite3_stmt *st, const char *what) {
   if (!st) return -1;
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE && sqlite3_changes(j->db) == 0) {
-    sqlite3_reset(st);
-    if (replay_log(j, run_id) != 0) {
-      release(j, st);
-      return -1;
-    }
-    rc = sqlite3_step(st);
+  if (write_held(j) != 0 || replay_log(j, run_id) != 0 || begin_write(j, 1) != 0) {
+    release(j, st);
+    return -1;
   }
-  int ok = rc == SQLITE_DONE ? 0 : db_fail(j, what);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(j, what);
   release(j, st);
-  return ok == 0 && sqlite3_changes(j->db) == 0 ? 1 : ok;
+  return rc == 0 && sqlite3_changes(j->db) == 0 ? 1 : rc;
 }
 
 static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
@@ -759,7 +755,6 @@ static int step_end(tr_journal *j, const char *run_id, const char *step_key, lon
   }
   if (!durable)
     return hold(j, run_id, step_key, seq, state, -1, now(), result, error, created_id);
-  if (begin_write(j, 1) != 0) return -1;
   int rc = update_step(j, run_id, prepare(j, "UPDATE steps SET state = ?4, ended = ?5, result = "
                                           "?6, error = ?7, created_id = coalesce(?8, "
                                           "created_id) WHERE run_id = ?1 AND step_key = ?2 AND "
@@ -785,7 +780,6 @@ static int sq_step_failed(tr_journal *j, const char *run_id, const char *step_ke
 static int sq_step_resolve(tr_journal *j, const char *run_id, const char *step_key,
                            long long seq, const char *state, const char *created_id,
                            const char *resolution_json) {
-  if (begin_write(j, 1) != 0) return -1;
   /* Settled as finished (an id adopted), the step ends now. */
   int rc = update_step(j, run_id, prepare(j, "UPDATE steps SET state = coalesce(?4, state), "
                                           "created_id = coalesce(?5, created_id), resolution = "
