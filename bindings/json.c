@@ -517,8 +517,7 @@ static void refuse_keys(lua_State *L, int idx) {
            positive, lua_tostring(L, -1));
 }
 
-/* Objects this small sort their keys in a C array; larger ones in a userdata (freed by the GC,
- * so a nested error cannot leak it). */
+/* Objects this small list and sort their keys in a C array. */
 #define SMALL_OBJECT 16
 
 /* Writes the object at idx from its n keys, sorted: the same table always gives the same text. */
@@ -548,33 +547,28 @@ static void write_object(lua_State *L, out_buf *b, int idx, key_text *keys, size
   add_char(b, '}');
 }
 
-/* An object of more than SMALL_OBJECT keys: counted, then listed in a userdata. */
-static void encode_large_object(lua_State *L, out_buf *b, int idx, int depth) {
+/* Lists the keys of the table at idx into keys[0..max) while they are strings (the table keeps
+ * them alive). Returns how many: -1 at a key that is not a string, max + 1 when there are more
+ * than max. */
+static long list_keys(lua_State *L, int idx, key_text *keys, size_t max) {
   size_t n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) {
+    if (lua_type(L, -1) != LUA_TSTRING || n == max) {
+      int more = lua_type(L, -1) == LUA_TSTRING;
       lua_pop(L, 1);
-      refuse_keys(L, idx);
+      return more ? (long)max + 1 : -1;
     }
+    keys[n].s = lua_tolstring(L, -1, &keys[n].len);
     n++;
   }
-  key_text *keys = lua_newuserdatauv(L, n * sizeof *keys, 0);
-  size_t i = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    keys[i].s = lua_tolstring(L, -1, &keys[i].len);   /* the table keeps the key alive */
-    i++;
-  }
-  write_object(L, b, idx, keys, n, depth);
-  lua_pop(L, 1);
+  return (long)n;
 }
 
 /* A table is an array when its keys are exactly 1..n (n > 0) or json.array marks it, else an
- * object (the empty table too), whose keys must all be strings. One pass over the keys decides
- * and, for a small object, lists them. */
+ * object (the empty table too), whose keys must all be strings. A small object's keys are
+ * listed by the same pass that tells it from an array. */
 static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
   if (depth > MAX_DEPTH) tr_raise(L, "usage", "json.encode: nested too deep (a cycle?)");
   luaL_checkstack(L, 8, "json.encode");
@@ -586,27 +580,31 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
       return;
     }
   }
-  key_text keys[SMALL_OBJECT];
-  size_t n = 0;
+  key_text small[SMALL_OBJECT];
+  long n = list_keys(L, idx, small, SMALL_OBJECT);
+  if (n >= 0 && n <= SMALL_OBJECT) {
+    write_object(L, b, idx, small, (size_t)n, depth);
+    return;
+  }
+  if (n < 0) {
+    lua_Integer len = array_length(L, idx);
+    if (len <= 0) refuse_keys(L, idx);
+    encode_array(L, b, idx, len, depth);
+    return;
+  }
+  /* A large object: counted, then listed in a userdata (freed by the GC, so that a nested error
+   * cannot leak it). */
+  size_t count = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      lua_Integer len = n == 0 ? array_length(L, idx) : -1;
-      if (len > 0) encode_array(L, b, idx, len, depth);
-      else refuse_keys(L, idx);
-      return;
-    }
-    if (n == SMALL_OBJECT) {
-      lua_pop(L, 1);
-      encode_large_object(L, b, idx, depth);
-      return;
-    }
-    keys[n].s = lua_tolstring(L, -1, &keys[n].len);   /* the table keeps the key alive */
-    n++;
+    count++;
   }
-  write_object(L, b, idx, keys, n, depth);
+  key_text *keys = lua_newuserdatauv(L, count * sizeof *keys, 0);
+  n = list_keys(L, idx, keys, count);
+  if (n < 0) refuse_keys(L, idx);
+  write_object(L, b, idx, keys, (size_t)n, depth);
+  lua_pop(L, 1);
 }
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int depth) {
@@ -629,23 +627,34 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int depth) {
   }
 }
 
+/* [-0, +1] Starts the text in b: its box slot is pushed, holding json.array's metatable (the
+ * registry keeps it alive; a box that the text outgrows replaces it). */
+static void out_begin(lua_State *L, out_buf *b) {
+  b->L = L;
+  b->p = b->small;
+  b->n = 0;
+  b->cap = sizeof b->small;
+  luaL_getmetatable(L, ARRAY_MT);
+  b->array_mt = lua_topointer(L, -1);
+  b->box = lua_gettop(L);
+}
+
+/* [-0, +0] Puts the text in the box's slot. */
+static void out_end(lua_State *L, out_buf *b) {
+  lua_pushlstring(L, b->p, b->n);
+  lua_replace(L, b->box);
+}
+
 /* json.encode(v): [-1, +1, e] compact JSON text. */
 static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
   TR_STACK_BEGIN(L);
   out_buf b;
-  b.L = L;
-  b.p = b.small;
-  b.n = 0;
-  b.cap = sizeof b.small;
-  luaL_getmetatable(L, ARRAY_MT);   /* slot 2: the registry keeps it; the box replaces it */
-  b.array_mt = lua_topointer(L, -1);
-  b.box = lua_gettop(L);
+  out_begin(L, &b);
   encode_value(L, &b, 1, 0);
-  lua_pushlstring(L, b.p, b.n);
-  lua_replace(L, 1);   /* the text takes the argument's place; a box is left to the GC */
-  lua_settop(L, 1);
+  out_end(L, &b);
+  lua_replace(L, 1);   /* the text takes the argument's place */
   TR_STACK_END(L, 1, 1);
   return 1;
 }
@@ -656,21 +665,14 @@ int tr_json_encode_values(lua_State *L) {
   int n = lua_gettop(L);
   TR_STACK_BEGIN(L);
   out_buf b;
-  b.L = L;
-  b.p = b.small;
-  b.n = 0;
-  b.cap = sizeof b.small;
-  luaL_getmetatable(L, ARRAY_MT);   /* slot n + 1: the registry keeps it; the box replaces it */
-  b.array_mt = lua_topointer(L, -1);
-  b.box = lua_gettop(L);
+  out_begin(L, &b);
   add_char(&b, '[');
   for (int i = 1; i <= n; i++) {
     if (i > 1) add_char(&b, ',');
     encode_value(L, &b, i, 1);
   }
   add_char(&b, ']');
-  lua_pushlstring(L, b.p, b.n);
-  lua_replace(L, b.box);   /* the text takes the box's place */
+  out_end(L, &b);
   TR_STACK_END(L, 0, 1);
   return 1;
 }
