@@ -19,6 +19,8 @@
 #define SIM_MAX_BODY (4u * 1024 * 1024)
 /* A stalled body gives up after this long, so a client without a timeout cannot pin it. */
 #define SIM_STALL_MS 120000.0
+/* MHD's memory pool per connection: see MHD_OPTION_CONNECTION_MEMORY_LIMIT below. */
+#define SIM_CONNECTION_MEMORY (8u * 1024)
 
 static struct MHD_Daemon *daemon_handle;
 static atomic_int suspended_count;
@@ -250,6 +252,11 @@ int sim_server_start(const char *host, unsigned port, unsigned threads)
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+      /* Each connection's memory pool (request line, headers, read buffer): MHD's 32 KiB
+       * default made the simulator's memory follow the connections, ~38 KiB each, where the
+       * requests it serves have a few hundred bytes of headers. Bodies larger than the read
+       * buffer still arrive, in pieces (on_request collects them). */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SIM_CONNECTION_MEMORY,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
