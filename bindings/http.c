@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -286,6 +287,35 @@ static int has_login(CURLU *u) {
   return user != CURLUE_NO_USER || password != CURLUE_NO_PASSWORD;
 }
 
+/* URLs parsed already and found plain (no user or password), to be sent as given: a wait or
+ * a loop asks for the same URL again and again, and parsing one costs ~12,000 instructions.
+ * Direct-mapped by a hash of the text; an entry holds the exact text, compared in full. The
+ * entries live as long as the process. */
+#define PLAIN_URLS 64
+static char *plain_urls[PLAIN_URLS];
+static size_t plain_lens[PLAIN_URLS];
+
+static size_t plain_slot(const char *s, size_t len) {
+  uint32_t h = 2166136261u;   /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h % PLAIN_URLS;
+}
+
+static int is_known_plain(const char *url, size_t len) {
+  size_t i = plain_slot(url, len);
+  return plain_urls[i] && plain_lens[i] == len && memcmp(plain_urls[i], url, len) == 0;
+}
+
+static void remember_plain(const char *url, size_t len) {
+  size_t i = plain_slot(url, len);
+  char *copy = malloc(len + 1);
+  if (!copy) return;   /* only a cache */
+  memcpy(copy, url, len + 1);
+  free(plain_urls[i]);
+  plain_urls[i] = copy;
+  plain_lens[i] = len;
+}
+
 /* [-0, +0, e] Parses the URL (refusing what libcurl cannot parse), adds the query, and sets
  * both URLs on the request. A URL with no query to add and no user or password is sent and
  * shown as given: libcurl parses it again itself, so building it back here would only cost. */
@@ -303,6 +333,14 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   else if (lua_isnil(L, query_idx)) lua_pushliteral(L, "");
   else tr_raise(L, "usage", "http: query must be a table");
   const char *query = lua_tostring(L, -1);
+  curl_easy_setopt(r->easy, CURLOPT_PATH_AS_IS, 1L);
+  if (!*query && is_known_plain(url, len)) {
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    r->safe_url = strdup(url);
+    lua_pop(L, 1);
+    TR_STACK_END(L, 0, 0);
+    return;
+  }
   CURLU *u = curl_url();
   if (!u) luaL_error(L, "out of memory");
   /* PATH_AS_IS: never fold "/./" or "/../" away; a path is sent as it was built. */
@@ -313,9 +351,9 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
     push_url_for_message(L, url, len);
     tr_raise(L, "usage", "http: bad URL %s: %s", lua_tostring(L, -1), curl_url_strerror(uc));
   }
-  curl_easy_setopt(r->easy, CURLOPT_PATH_AS_IS, 1L);
   if (!*query && !has_login(u)) {
     curl_url_cleanup(u);
+    remember_plain(url, len);
     curl_easy_setopt(r->easy, CURLOPT_URL, url);
     r->safe_url = strdup(url);
     lua_pop(L, 1);
@@ -515,12 +553,13 @@ static void push_trimmed(lua_State *L, const char *s) {
 
 /* [-0, +1, m] { name = value } of the last response (after redirects and 1xx), read by
  * libcurl's header API, which takes lines ending in CRLF or in LF alone. Names lower-cased;
- * repeats joined by ", ", collected in lists first so joining stays linear. */
+ * repeats joined by ", ", collected in lists first so joining stays linear. The table of
+ * repeats is made only when a name does repeat: most responses have none. */
 static void push_headers(lua_State *L, CURL *easy) {
   TR_STACK_BEGIN(L);
-  lua_newtable(L);
+  lua_createtable(L, 0, 8);
   int out = lua_gettop(L);
-  lua_newtable(L);
+  lua_pushnil(L);
   int repeats = out + 1;   /* name -> { value, value, ... } for names sent more than once */
   struct curl_header *h = NULL;
   while ((h = curl_easy_nextheader(easy, CURLH_HEADER, -1, h))) {
@@ -529,6 +568,10 @@ static void push_headers(lua_State *L, CURL *easy) {
     if (h->amount <= 1) {
       lua_rawset(L, out);
       continue;
+    }
+    if (lua_isnil(L, repeats)) {
+      lua_newtable(L);
+      lua_replace(L, repeats);
     }
     lua_pushvalue(L, -2);
     if (lua_rawget(L, repeats) != LUA_TTABLE) {
@@ -542,21 +585,23 @@ static void push_headers(lua_State *L, CURL *easy) {
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 2);
   }
-  lua_pushnil(L);
-  while (lua_next(L, repeats)) {
-    int list = lua_gettop(L);
-    lua_pushvalue(L, list - 1);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1) luaL_addstring(&b, ", ");
-      lua_rawgeti(L, list, i);
-      luaL_addvalue(&b);
+  if (!lua_isnil(L, repeats)) {
+    lua_pushnil(L);
+    while (lua_next(L, repeats)) {
+      int list = lua_gettop(L);
+      lua_pushvalue(L, list - 1);
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+      for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1) luaL_addstring(&b, ", ");
+        lua_rawgeti(L, list, i);
+        luaL_addvalue(&b);
+      }
+      luaL_pushresult(&b);
+      lua_rawset(L, out);
+      lua_pop(L, 1);
     }
-    luaL_pushresult(&b);
-    lua_rawset(L, out);
-    lua_pop(L, 1);
   }
   lua_pop(L, 1);
   TR_STACK_END(L, 0, 1);
