@@ -293,6 +293,9 @@ static void decode_array(reader *r, int depth) {
   int slot = lua_gettop(L), held = 0;
   lua_Integer next_index = 1;
   while (1) {
+    /* Room as it is needed, not HELD's worth up front: 10,000 coroutines decoding at once
+     * each keep the stack they grew to. */
+    luaL_checkstack(L, 3, "json.decode");   /* the value, and flush_held's copy */
     decode_value(r, depth + 1);
     if (++held == HELD) {
       flush_held(L, slot, held, 0, &next_index);
@@ -324,6 +327,7 @@ static void decode_object(reader *r, int depth) {
   while (1) {
     skip_space(r);
     if (r->p >= r->end || *r->p != '"') decode_fail(r, "expected a key (a string)");
+    luaL_checkstack(L, 4, "json.decode");   /* the pair, and flush_held's copies */
     decode_string(r);
     skip_space(r);
     if (r->p >= r->end || *r->p != ':') decode_fail(r, "expected ':'");
@@ -350,8 +354,7 @@ static void decode_value(reader *r, int depth) {
   char c = *r->p;
   if (c == '{' || c == '[') {
     if (depth >= MAX_DEPTH) decode_fail(r, "nested deeper than 1000 levels");
-    /* The placeholder, HELD pairs, and the copies flush_held pushes. */
-    luaL_checkstack(r->L, 2 * HELD + 4, "json.decode");
+    luaL_checkstack(r->L, 4, "json.decode");
     if (c == '{') decode_object(r, depth);
     else decode_array(r, depth);
   } else if (c == '"') {
