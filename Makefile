@@ -118,11 +118,15 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/%.o $(FUZZ_BUILD)/libtaskrun.a
 test: all
 	SANITIZE=$(SANITIZE) sh tools/run-specs
 
+# Each fan-out run measures its 100-wait baseline first, in the same process.
 bench: all
 	sh bench/startup.sh
 	sh bench/sim.sh
-	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 1000
+	bash bench/poll.sh
+	./taskrun --sim --quiet --no-journal bench/idle.lua cpu 20
+	./taskrun --sim --quiet --no-journal bench/idle.lua memory 10000
 	./taskrun --sim --quiet --timeout 5m bench/fanout.lua 10000
+	./taskrun --sim --quiet --timeout 10m bench/fanout.lua 100000
 	sh bench/journal.sh
 
 # valgrind's memcheck on a mixed runbook (tools/valgrind_mixed.lua): no error, no leak.
@@ -137,8 +141,9 @@ demo: all
 	./taskrun --sim scripts/restore_then_mount.lua
 
 deps:
-	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev sqlite3 \
-	  libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev
+	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
+	  sqlite3 libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev \
+	  python3-requests curl jq
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

@@ -5,11 +5,21 @@
 --
 -- (--quiet: no progress lines and no live status block, whose cost is not the one measured.)
 -- The same runbook runs twice in this process against one simulator: first BASE waits (the
--- baseline: few waits, an idle loop), then N. Each run prints wall time, CPU time of taskrun
--- (os.clock), peak RSS of taskrun (VmHWM), the CPU time of the simulator, requests made (the
--- simulator's counter) and the peak of requests in flight at once; then the ratio of N to the
--- baseline. Timing covers the wait only: creating the tasks and reading the counters are left
--- out.
+-- baseline: few waits, an idle loop), then N. Each run prints one row (its first four columns,
+-- "fanout N wall cpu", are what bench/journal.sh reads):
+--   wall_s     wall time of the wait_all
+--   cpu_s      CPU time of taskrun (os.clock)
+--   rss_MiB    peak RSS of taskrun (VmHWM, reset before each run where the kernel allows)
+--   requests   requests the simulator received
+--   polling    the most fetches under way at once in the runbook (a queued request counts)
+--   inflight   the most requests in flight at once at the simulator (/_sim/stats max_inflight)
+--   conns      connections the simulator accepted, and the most open at once
+--              (/_sim/stats connections, max_open_connections; "n/a" from a simulator without)
+--   us/req     taskrun CPU per request
+--   sim_cpu    CPU seconds of the simulator (/proc/PID/stat utime + stime)
+--   sim_MiB    peak RSS of the simulator (its VmHWM, reset before each run the same way)
+-- then the ratio of N to the baseline. Timing covers the wait only: creating the tasks and
+-- reading the counters are left out.
 --
 -- Every task is in the simulator's poll mode with STEPS reads to its terminal state, so a run
 -- makes exactly N * STEPS task requests when nothing is retried: any excess is a retry.
@@ -104,10 +114,15 @@ end
 
 local self_pid = read_file("/proc/self/stat"):match("^(%d+)")
 
--- The simulator is our only child (--sim forks it); its CPU seconds from /proc, or nil.
-local function sim_cpu()
+-- The simulator is our only child (--sim forks it): its pid, or nil.
+local function sim_pid()
   local children = read_file(string.format("/proc/%s/task/%s/children", self_pid, self_pid))
-  local pid = children and children:match("(%d+)")
+  return children and children:match("(%d+)")
+end
+
+-- The simulator's CPU seconds from /proc, or nil.
+local function sim_cpu()
+  local pid = sim_pid()
   local stat = pid and read_file("/proc/" .. pid .. "/stat")
   if not stat then return nil end
   -- Fields after the ")" of the command name: utime and stime are the 12th and 13th.
@@ -117,14 +132,16 @@ local function sim_cpu()
   return (tonumber(f[12]) + tonumber(f[13])) / 100   -- USER_HZ is 100 on Linux
 end
 
-local function vm_kib(field)
-  return tonumber(read_file("/proc/self/status"):match(field .. ":%s*(%d+)"))
+local function vm_kib(field, pid)
+  local status = read_file("/proc/" .. (pid or "self") .. "/status")
+  return status and tonumber(status:match(field .. ":%s*(%d+)"))
 end
 
--- Resets VmHWM to the current RSS (Linux 4.0+), so each run reports its own peak; false if
--- the kernel does not allow it (the peak is then that of the whole process so far).
-local function reset_peak()
-  local f = io.open("/proc/self/clear_refs", "w")
+-- Resets VmHWM to the current RSS (Linux 4.0+) of this process (or of pid), so each run
+-- reports its own peak; false if the kernel does not allow it (the peak is then that of the
+-- whole process so far).
+local function reset_peak(pid)
+  local f = io.open("/proc/" .. (pid or "self") .. "/clear_refs", "w")
   if not f then return false end
   local ok = f:write("5") and f:close()
   return ok and true or false
@@ -135,6 +152,8 @@ local function run(n)
   local targets = make_targets(n)
   collectgarbage()
   local peak_reset = reset_peak()
+  local spid = sim_pid()
+  if spid then reset_peak(spid) end
   admin("POST", "/_sim/stats/reset")
   peak_inflight = 0
   local sim0, cpu0, t0 = sim_cpu(), os.clock(), taskrun.now()
@@ -143,6 +162,7 @@ local function run(n)
 
   local wall, cpu, sim1 = taskrun.now() - t0, os.clock() - cpu0, sim_cpu()
   local rss = vm_kib("VmHWM")
+  local sim_rss = spid and vm_kib("VmHWM", spid)
   -- The counter includes the GET that reads it; the reset call zeroed it after counting.
   local stats = admin("GET", "/_sim/stats")
   local requests = stats.requests - 1
@@ -150,15 +170,19 @@ local function run(n)
     assert(results[i] and results[i].ok, "target " .. i .. " did not end well")
   end
   return { n = n, wall = wall, cpu = cpu, rss_mib = rss / 1024, requests = requests,
-           sim_cpu = sim0 and sim1 and (sim1 - sim0), inflight = peak_inflight,
+           sim_cpu = sim0 and sim1 and (sim1 - sim0), polling = peak_inflight,
+           inflight = stats.max_inflight, conns = stats.connections,
+           max_open = stats.max_open_connections, sim_mib = sim_rss and sim_rss / 1024,
            peak_reset = peak_reset }
 end
 
 local function fmt(v, pattern) return v and string.format(pattern, v) or "n/a" end
 
 local function row(label, r)
-  print(string.format("%-9s %7d %8.2f %8.2f %9.1f %8s %9d %8.2f %9d", label, r.n, r.wall,
-    r.cpu, r.rss_mib, fmt(r.sim_cpu, "%.2f"), r.requests, r.requests / r.wall, r.inflight))
+  local conns = r.conns and string.format("%d/%d", r.conns, r.max_open or 0) or "n/a"
+  print(string.format("%-9s %7d %8.2f %8.2f %8.1f %9d %8d %8s %11s %7.0f %8s %8s", label, r.n,
+    r.wall, r.cpu, r.rss_mib, r.requests, r.polling, fmt(r.inflight, "%d"), conns,
+    r.cpu / r.requests * 1e6, fmt(r.sim_cpu, "%.2f"), fmt(r.sim_mib, "%.1f")))
 end
 
 local cpu_model = (read_file("/proc/cpuinfo") or ""):match("model name%s*:%s*([^\n]+)") or "?"
@@ -171,8 +195,9 @@ local big = run(N)
 
 print(string.format("fanout: wait_all over redpanda/keycard/astra/bluexp, %d reads per task, "
   .. "interval 1s..4s; %d cores, %s; taskrun-sim shares the cores", STEPS, cores, cpu_model))
-print(string.format("%-9s %7s %8s %8s %9s %8s %9s %8s %9s", "run", "waits", "wall_s", "cpu_s",
-  "rss_MiB", "sim_cpu", "requests", "req/s", "inflight"))
+print(string.format("%-9s %7s %8s %8s %8s %9s %8s %8s %11s %7s %8s %8s", "run", "waits",
+  "wall_s", "cpu_s", "rss_MiB", "requests", "polling", "inflight", "conns/open", "us/req",
+  "sim_cpu", "sim_MiB"))
 row("baseline", base)
 row("fanout", big)
 local function per(r, key) return r[key] / r.requests end

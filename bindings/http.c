@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,6 +25,7 @@
 #include "sched.h"
 #include "stackcheck.h"
 #include "timer.h"
+#include "urlescape.h"
 
 #define REQ_MT "taskrun.http_request"
 #define DEFAULT_MAX_BODY (64u * 1024 * 1024)
@@ -171,17 +173,6 @@ static int compare_keys(const void *a, const void *b) {
   return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* [-0, +1, m] Pushes libcurl's percent-encoding of s (a space becomes %20, never '+': APIs
- * such as Astra's filter expect %20). */
-static void push_escaped(lua_State *L, const char *s, size_t len) {
-  TR_STACK_BEGIN(L);
-  char *esc = curl_easy_escape(NULL, s, (int)len);
-  if (!esc) luaL_error(L, "out of memory");
-  lua_pushstring(L, esc);
-  curl_free(esc);
-  TR_STACK_END(L, 0, 1);
-}
-
 /* [-0, +0, e] Appends "key=value" for the scalar at idx to the list of pieces at `parts`;
  * raises kind "usage" for a value a query cannot hold. */
 static void add_query_piece(lua_State *L, int parts, const query_key *key, int idx) {
@@ -198,9 +189,9 @@ static void add_query_piece(lua_State *L, int parts, const query_key *key, int i
   }
   size_t vlen;
   const char *v = lua_tolstring(L, -1, &vlen);   /* converts the copy, not the caller's value */
-  push_escaped(L, key->s, key->len);
+  tr_push_url_escaped(L, key->s, key->len);
   lua_pushliteral(L, "=");
-  push_escaped(L, v, vlen);
+  tr_push_url_escaped(L, v, vlen);
   lua_concat(L, 3);
   lua_rawseti(L, parts, (lua_Integer)lua_rawlen(L, parts) + 1);
   lua_pop(L, 1);
@@ -283,7 +274,51 @@ static void push_url_for_message(lua_State *L, const char *url, size_t len) {
   TR_STACK_END(L, 0, 1);
 }
 
-/* [-0, +0, e] Parses the URL, adds the query, and sets both URLs on the request. */
+/* Whether the parsed URL u names a user or a password (the parts a safe URL leaves out). Each
+ * part read is a copy of the part, far cheaper than a whole URL: libcurl 7.88 builds one
+ * through its own printf, byte by byte (~15,000 instructions a URL). */
+static int has_login(CURLU *u) {
+  char *part = NULL;
+  CURLUcode user = curl_url_get(u, CURLUPART_USER, &part, 0);
+  curl_free(part);
+  part = NULL;
+  CURLUcode password = curl_url_get(u, CURLUPART_PASSWORD, &part, 0);
+  curl_free(part);
+  return user != CURLUE_NO_USER || password != CURLUE_NO_PASSWORD;
+}
+
+/* URLs parsed already and found plain (no user or password), to be sent as given: a wait or
+ * a loop asks for the same URL again and again, and parsing one costs ~12,000 instructions.
+ * Direct-mapped by a hash of the text; an entry holds the exact text, compared in full. The
+ * entries live as long as the process. */
+#define PLAIN_URLS 64
+static char *plain_urls[PLAIN_URLS];
+static size_t plain_lens[PLAIN_URLS];
+
+static size_t plain_slot(const char *s, size_t len) {
+  uint32_t h = 2166136261u;   /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h % PLAIN_URLS;
+}
+
+static int is_known_plain(const char *url, size_t len) {
+  size_t i = plain_slot(url, len);
+  return plain_urls[i] && plain_lens[i] == len && memcmp(plain_urls[i], url, len) == 0;
+}
+
+static void remember_plain(const char *url, size_t len) {
+  size_t i = plain_slot(url, len);
+  char *copy = malloc(len + 1);
+  if (!copy) return;   /* only a cache */
+  memcpy(copy, url, len + 1);
+  free(plain_urls[i]);
+  plain_urls[i] = copy;
+  plain_lens[i] = len;
+}
+
+/* [-0, +0, e] Parses the URL (refusing what libcurl cannot parse), adds the query, and sets
+ * both URLs on the request. A URL with no query to add and no user or password is sent and
+ * shown as given: libcurl parses it again itself, so building it back here would only cost. */
 static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   TR_STACK_BEGIN(L);
   size_t len = 0;
@@ -298,6 +333,14 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   else if (lua_isnil(L, query_idx)) lua_pushliteral(L, "");
   else tr_raise(L, "usage", "http: query must be a table");
   const char *query = lua_tostring(L, -1);
+  curl_easy_setopt(r->easy, CURLOPT_PATH_AS_IS, 1L);
+  if (!*query && is_known_plain(url, len)) {
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    r->safe_url = strdup(url);
+    lua_pop(L, 1);
+    TR_STACK_END(L, 0, 0);
+    return;
+  }
   CURLU *u = curl_url();
   if (!u) luaL_error(L, "out of memory");
   /* PATH_AS_IS: never fold "/./" or "/../" away; a path is sent as it was built. */
@@ -308,6 +351,15 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
     push_url_for_message(L, url, len);
     tr_raise(L, "usage", "http: bad URL %s: %s", lua_tostring(L, -1), curl_url_strerror(uc));
   }
+  if (!*query && !has_login(u)) {
+    curl_url_cleanup(u);
+    remember_plain(url, len);
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    r->safe_url = strdup(url);
+    lua_pop(L, 1);
+    TR_STACK_END(L, 0, 0);
+    return;
+  }
   char *full = NULL, *safe = NULL;
   curl_url_get(u, CURLUPART_URL, &full, 0);
   curl_url_set(u, CURLUPART_USER, NULL, 0);
@@ -315,7 +367,6 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   curl_url_get(u, CURLUPART_URL, &safe, 0);
   curl_url_cleanup(u);
   curl_easy_setopt(r->easy, CURLOPT_URL, full);
-  curl_easy_setopt(r->easy, CURLOPT_PATH_AS_IS, 1L);
   r->safe_url = safe ? strdup(safe) : NULL;
   curl_free(full);
   curl_free(safe);
@@ -502,12 +553,13 @@ static void push_trimmed(lua_State *L, const char *s) {
 
 /* [-0, +1, m] { name = value } of the last response (after redirects and 1xx), read by
  * libcurl's header API, which takes lines ending in CRLF or in LF alone. Names lower-cased;
- * repeats joined by ", ", collected in lists first so joining stays linear. */
+ * repeats joined by ", ", collected in lists first so joining stays linear. The table of
+ * repeats is made only when a name does repeat: most responses have none. */
 static void push_headers(lua_State *L, CURL *easy) {
   TR_STACK_BEGIN(L);
-  lua_newtable(L);
+  lua_createtable(L, 0, 8);
   int out = lua_gettop(L);
-  lua_newtable(L);
+  lua_pushnil(L);
   int repeats = out + 1;   /* name -> { value, value, ... } for names sent more than once */
   struct curl_header *h = NULL;
   while ((h = curl_easy_nextheader(easy, CURLH_HEADER, -1, h))) {
@@ -516,6 +568,10 @@ static void push_headers(lua_State *L, CURL *easy) {
     if (h->amount <= 1) {
       lua_rawset(L, out);
       continue;
+    }
+    if (lua_isnil(L, repeats)) {
+      lua_newtable(L);
+      lua_replace(L, repeats);
     }
     lua_pushvalue(L, -2);
     if (lua_rawget(L, repeats) != LUA_TTABLE) {
@@ -529,21 +585,23 @@ static void push_headers(lua_State *L, CURL *easy) {
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 2);
   }
-  lua_pushnil(L);
-  while (lua_next(L, repeats)) {
-    int list = lua_gettop(L);
-    lua_pushvalue(L, list - 1);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1) luaL_addstring(&b, ", ");
-      lua_rawgeti(L, list, i);
-      luaL_addvalue(&b);
+  if (!lua_isnil(L, repeats)) {
+    lua_pushnil(L);
+    while (lua_next(L, repeats)) {
+      int list = lua_gettop(L);
+      lua_pushvalue(L, list - 1);
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+      for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1) luaL_addstring(&b, ", ");
+        lua_rawgeti(L, list, i);
+        luaL_addvalue(&b);
+      }
+      luaL_pushresult(&b);
+      lua_rawset(L, out);
+      lua_pop(L, 1);
     }
-    luaL_pushresult(&b);
-    lua_rawset(L, out);
-    lua_pop(L, 1);
   }
   lua_pop(L, 1);
   TR_STACK_END(L, 0, 1);

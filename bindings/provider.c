@@ -1,7 +1,6 @@
 /* taskrun._provider: the provider descriptors as Lua tables, with the things done in C for
  * every provider alike: filling URL templates, normalizing a vendor object into a Task (or
  * building one from normalized fields), and reading a vendor error envelope. */
-#include <curl/curl.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "excerpt.h"
 #include "provider.h"
 #include "stackcheck.h"
+#include "urlescape.h"
 
 #define TR_PROVIDER(name) &tr_provider_##name,
 const tr_provider *const tr_providers[] = {
@@ -193,8 +193,8 @@ static void raise_route(lua_State *L, const tr_provider *p) {
   lua_error(L);
 }
 
-/* [-1, +1, e] Replaces the variable's value at the top with its text, percent-encoded by
- * libcurl; raises kind "usage" naming the provider, the operation and the variable (`name`)
+/* [-1, +1, e] Replaces the variable's value at the top with its text, percent-encoded as
+ * libcurl does; raises kind "usage" naming the provider, the operation and the variable (`name`)
  * when the value cannot be a path segment. */
 static void push_segment(lua_State *L, const tr_provider *p, const char *op, const char *name) {
   TR_STACK_BEGIN(L);
@@ -218,24 +218,22 @@ static void push_segment(lua_State *L, const tr_provider *p, const char *op, con
                     p->name, op, name, lua_tostring(L, -1), why);
     raise_route(L, p);
   }
-  char *esc = curl_easy_escape(NULL, raw, (int)len);
-  if (!esc) luaL_error(L, "out of memory");
-  lua_pushstring(L, esc);
-  curl_free(esc);
+  tr_push_url_escaped(L, raw, len);
   lua_replace(L, -2);
   TR_STACK_END(L, 1, 1);
 }
 
-/* spec.route(op, vars): [-2, +2] the method and the path with each {name} replaced by
- * vars[name], percent-encoded. Raises kind "usage" (with `provider`) when a variable is
- * missing, or empty, ".", "..", or holds a control character: such a request is never sent. */
+/* spec.route(op, vars [, defaults]): [-3, +2] the method and the path with each {name} replaced
+ * by vars[name], else defaults[name] (the client's account: no table merging both per request),
+ * percent-encoded. Raises kind "usage" (with `provider`) when a variable is missing, or empty,
+ * ".", "..", or holds a control character: such a request is never sent. */
 static int l_route(lua_State *L) {
   const tr_provider *p = self(L);
   const char *op = luaL_checkstring(L, 1);
   const tr_route *r = p->routes;
   while (r->op && strcmp(r->op, op) != 0) r++;
   if (!r->op) return luaL_error(L, "%s: no operation '%s'", p->name, op);
-  lua_settop(L, 2);
+  lua_settop(L, 3);
   TR_STACK_BEGIN(L);
   lua_pushstring(L, r->method);
   int pieces = 0;
@@ -251,17 +249,20 @@ static int l_route(lua_State *L) {
     const char *close = strchr(open, '}');
     lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
     const char *name = lua_tostring(L, -1);
-    if (lua_istable(L, 2)) lua_getfield(L, 2, name);
-    else lua_pushnil(L);
+    if (!lua_istable(L, 2) || lua_getfield(L, 2, name) == LUA_TNIL) {
+      if (lua_istable(L, 2)) lua_pop(L, 1);
+      if (lua_istable(L, 3)) lua_getfield(L, 3, name);
+      else lua_pushnil(L);
+    }
     push_segment(L, p, op, name);
     lua_replace(L, -2);
     pieces += 2;
     s = close + 1;
   }
   lua_concat(L, pieces);
-  lua_remove(L, 1);   /* leave exactly the two results: the effect below is the frame's */
-  lua_remove(L, 1);
-  TR_STACK_END(L, 2, 2);
+  lua_rotate(L, 1, -3);   /* leave exactly the two results: the effect below is the frame's */
+  lua_settop(L, 2);
+  TR_STACK_END(L, 3, 2);
   return 2;
 }
 

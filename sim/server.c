@@ -19,24 +19,58 @@
 #define SIM_MAX_BODY (4u * 1024 * 1024)
 /* A stalled body gives up after this long, so a client without a timeout cannot pin it. */
 #define SIM_STALL_MS 120000.0
+/* MHD's memory pool per connection: see MHD_OPTION_CONNECTION_MEMORY_LIMIT below. */
+#define SIM_CONNECTION_MEMORY (8u * 1024)
 
 static struct MHD_Daemon *daemon_handle;
 static atomic_int suspended_count;
 static atomic_ulong stat_total;
 static atomic_uint stat_inflight;
 static atomic_uint stat_max_inflight;
+/* Connections: accepted since the last reset, open now, and the most open at once. */
+static atomic_ulong stat_accepted;
+static atomic_uint stat_open;
+static atomic_uint stat_max_open;
 
-void sim_stats_get(unsigned long *total, unsigned *inflight, unsigned *max_inflight)
+void sim_stats_get(sim_stats *st)
 {
-  *total = atomic_load(&stat_total);
-  *inflight = atomic_load(&stat_inflight);
-  *max_inflight = atomic_load(&stat_max_inflight);
+  st->requests = atomic_load(&stat_total);
+  st->inflight = atomic_load(&stat_inflight);
+  st->max_inflight = atomic_load(&stat_max_inflight);
+  st->connections = atomic_load(&stat_accepted);
+  st->open_connections = atomic_load(&stat_open);
+  st->max_open_connections = atomic_load(&stat_max_open);
 }
 
 void sim_stats_reset(void)
 {
   atomic_store(&stat_total, 0);
   atomic_store(&stat_max_inflight, 0);
+  atomic_store(&stat_accepted, 0);
+  /* Kept connections stay open across a reset and may never be counted again: the peak
+   * starts from what is open, not from 0. */
+  atomic_store(&stat_max_open, atomic_load(&stat_open));
+}
+
+/* Raises *peak to now, unless another thread raised it further. */
+static void raise_peak(atomic_uint *peak, unsigned now)
+{
+  unsigned seen = atomic_load(peak);
+  while (now > seen && !atomic_compare_exchange_weak(peak, &seen, now)) {}
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+  (void)cls;
+  (void)conn;
+  (void)socket_context;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    atomic_fetch_add(&stat_accepted, 1);
+    raise_peak(&stat_max_open, atomic_fetch_add(&stat_open, 1) + 1);
+  } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+    atomic_fetch_sub(&stat_open, 1);
+  }
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -50,8 +84,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
   rq->query = q ? q + 1 : "";
   atomic_fetch_add(&stat_total, 1);
   unsigned now = atomic_fetch_add(&stat_inflight, 1) + 1;
-  unsigned peak = atomic_load(&stat_max_inflight);
-  while (now > peak && !atomic_compare_exchange_weak(&stat_max_inflight, &peak, now)) {}
+  raise_peak(&stat_max_inflight, now);
   rq->inflight_at_arrival = now;
   return rq;
 }
@@ -219,8 +252,14 @@ int sim_server_start(const char *host, unsigned port, unsigned threads)
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+      /* Each connection's memory pool (request line, headers, read buffer): MHD's 32 KiB
+       * default made the simulator's memory follow the connections, ~38 KiB each, where the
+       * requests it serves have a few hundred bytes of headers. Bodies larger than the read
+       * buffer still arrive, in pieces (on_request collects them). */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SIM_CONNECTION_MEMORY,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
       MHD_OPTION_END);
   if (!daemon_handle) {
     fprintf(stderr, "taskrun-sim: cannot listen on %s:%u\n", host, port);

@@ -9,8 +9,16 @@ unsigned sim_server_port(void);
 /* Stops accepting, closes every connection and waits for the workers. */
 void sim_server_stop(void);
 
-/* Request counters for /_sim/stats. */
-void sim_stats_get(unsigned long *total, unsigned *inflight, unsigned *max_inflight);
+/* Request and connection counters for /_sim/stats. */
+typedef struct {
+  unsigned long requests;       /* since the last reset */
+  unsigned inflight, max_inflight;
+  unsigned long connections;    /* accepted since the last reset */
+  unsigned open_connections, max_open_connections;
+} sim_stats;
+
+void sim_stats_get(sim_stats *st);
+/* Zeroes the totals and the request peak; the connection peak starts from those open now. */
 void sim_stats_reset(void);
 
 #endif

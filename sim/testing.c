@@ -60,12 +60,16 @@ static void do_delay(sim_request *rq)
 static void do_stats(sim_request *rq)
 {
   if (!is_method(rq, "GET")) return;
-  unsigned long total;
-  unsigned inflight, peak;
-  sim_stats_get(&total, &inflight, &peak);
-  sim_reply_json(rq, 200, NULL, json_pack("{s:I,s:I,s:I}", "requests", (json_int_t)total,
-                                          "inflight", (json_int_t)inflight,
-                                          "max_inflight", (json_int_t)peak));
+  sim_stats st;
+  sim_stats_get(&st);
+  sim_reply_json(rq, 200, NULL, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+                                          "requests", (json_int_t)st.requests,
+                                          "inflight", (json_int_t)st.inflight,
+                                          "max_inflight", (json_int_t)st.max_inflight,
+                                          "connections", (json_int_t)st.connections,
+                                          "open_connections", (json_int_t)st.open_connections,
+                                          "max_open_connections",
+                                          (json_int_t)st.max_open_connections));
 }
 
 static void do_stats_reset(sim_request *rq)

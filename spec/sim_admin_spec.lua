@@ -176,4 +176,23 @@ describe("taskrun-sim generic endpoints", function()
     ]])
     assert.are.same({ true, true, true }, out[1])
   end)
+
+  it("counts connections accepted apart from requests, and a reset keeps open ones open", function()
+    -- curl opens a connection per call: each stats call is one more accepted.
+    sim.call("POST", "/_sim/stats/reset")
+    local first = sim.call("GET", "/_sim/stats")
+    local second = sim.call("GET", "/_sim/stats")
+    assert.are.same({ 1, 1 }, { first.connections, first.requests })
+    assert.are.same({ 2, 2 }, { second.connections, second.requests })
+    assert.is_true(second.open_connections >= 1 and second.max_open_connections >= 1)
+    -- A kept-alive connection carries many requests, and is not accepted again after a reset.
+    local out = run(sim, [[
+      http.post(base .. "/_sim/stats/reset")
+      for _ = 1, 5 do http.get(base .. "/_sim/echo") end
+      emit(http.get(base .. "/_sim/stats"):json())
+    ]])
+    assert.are.equal(6, out[1].requests)
+    assert.are.equal(0, out[1].connections)
+    assert.is_true(out[1].max_open_connections >= 1)
+  end)
 end)

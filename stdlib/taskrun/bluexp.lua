@@ -15,7 +15,9 @@ local function jobs_of(c, res, level)
   local list = provider.is_object(job) and { job }
     or c:list(res, job, "a job list or a job object", 'in "job"', level + 1)
   for i, one in ipairs(list) do
-    c:object(res, one, "a job object", string.format('as job %d in "job"', i), level + 1)
+    if not provider.is_object(one) then
+      c:unexpected(res, one, "a job object", string.format('as job %d in "job"', i), level + 1)
+    end
   end
   return list
 end
@@ -134,8 +136,12 @@ function restore.reconcile(c, since, body)
 end
 
 local function decorate(c, headers)
-  local agent = c.agent_id
-  if agent:sub(-7) ~= "clients" then agent = agent .. "clients" end
+  local agent = c.agent_header
+  if not agent then
+    agent = c.agent_id
+    if agent:sub(-7) ~= "clients" then agent = agent .. "clients" end
+    c.agent_header = agent
+  end
   headers["x-agent-id"] = agent
 end
 

@@ -49,11 +49,15 @@ http.MIN_TIMEOUT = 0.001
 -- Caps every request the running coroutine makes until the returned value is closed (a
 -- to-be-closed variable): `local scope <close> = http.deadline_scope(d)`. Nested scopes keep
 -- the earliest deadline.
+-- One metatable for every scope: a scope is one small table, not a table, a metatable and a
+-- closure (a wait makes one per poll).
+local Scope = { __close = function(scope) deadlines[scope.co] = scope.outer end }
+
 function http.deadline_scope(deadline)
   local co = coroutine.running()
   local outer = deadlines[co]
   deadlines[co] = outer and math.min(outer, deadline) or deadline
-  return setmetatable({}, { __close = function() deadlines[co] = outer end })
+  return setmetatable({ co = co, outer = outer }, Scope)
 end
 
 -- The deadline of the wait the running coroutine polls for, or nil outside a wait.

@@ -227,6 +227,8 @@ function provider.new_client(name, opts, level)
   local c = setmetatable({ spec = spec, name = name, url = url:gsub("/+$", ""),
     timeout = opts.timeout, headers = opts.headers, options = opts, seen = {} }, Client)
   for _, s in ipairs(spec.settings) do c[s.option] = setting(opts, s.option, s.env) end
+  -- What fills a path's variables when the request's own do not: {account}.
+  c.route_defaults = { account = c.account }
   -- Where its token comes from; the token itself is had on the first request (auth.lua).
   c.auth = auth.source(c)
   return c
@@ -235,29 +237,46 @@ end
 -- What a response was about, for its errors: res -> { task_id = the vendor's id }.
 local contexts = setmetatable({}, { __mode = "k" })
 
--- Sends operation `op` of the descriptor; `vars` fill the path. Returns the response.
+-- An empty table that is never written: the default of an absent argument, made once.
+local NONE = setmetatable({}, { __newindex = function() error("provider: NONE is read-only", 2) end })
+
+-- "Bearer <token>": made once per token (a real token is a kilobyte: no copy per request).
+local function bearer(c, token)
+  if c.bearer_token ~= token then c.bearer, c.bearer_token = "Bearer " .. token, token end
+  return c.bearer
+end
+
+-- Sends operation `op` of the descriptor; `vars` fill the path (the client's account is the
+-- default of {account}). Returns the response.
 -- opts.task_id: the vendor task the request is about, named by every error about its answer.
 --
 -- A 401 on a request made with a renewable token (obtained, from a file or a function) renews
 -- the token once and makes the request once more, a POST too: a 401 means the vendor did not
 -- act on it. A second 401 is the answer (the caller raises kind auth).
 function Client:send(op, vars, opts)
-  opts = opts or {}
-  local all = { account = self.account }
-  for k, v in pairs(vars or {}) do all[k] = v end
-  local method, path = self.spec.route(op, all)
+  opts = opts or NONE
+  local method, path = self.spec.route(op, vars, self.route_defaults)
+  local url = self.url .. path
   local res, token
   for attempt = 1, 2 do
-    local headers = { Accept = "application/json" }
-    for k, v in pairs(self.headers or {}) do headers[k] = v end
     token = self.auth:get()
-    headers.Authorization = "Bearer " .. token
+    local headers = { Accept = "application/json", Authorization = bearer(self, token) }
+    if self.headers then
+      for k, v in pairs(self.headers) do headers[k] = v end
+      headers.Authorization = bearer(self, token)
+    end
     if self.decorate then self:decorate(headers) end
-    res = http.request({ method = method, url = self.url .. path, headers = headers,
+    res = http.request({ method = method, url = url, headers = headers,
       query = opts.query, json = opts.json, timeout = self.timeout })
     if res.status ~= 401 or attempt == 2 or not self.auth:refused(token) then break end
   end
-  contexts[res] = { task_id = opts.task_id, renewed = res.status == 401 and self.auth.renewable }
+  -- The context of an answer is the caller's opts itself (only task_id is read from it), but
+  -- for a 401, which also says whether the token was a renewed one.
+  if res.status == 401 then
+    contexts[res] = { task_id = opts.task_id, renewed = self.auth.renewable }
+  elseif opts.task_id ~= nil then
+    contexts[res] = opts
+  end
   self.last_status = res.status
   return res
 end

@@ -88,13 +88,14 @@ local function check_options(opts)
     if o[k] ~= nil and type(o[k]) ~= "function" then usage(k .. " must be a function") end
   end
   o["until"] = o["until"] or function(task) return task.done end
+  o.schedules = {}
   if o.seed ~= nil and not math.tointeger(o.seed) then usage("seed must be an integer") end
   return o
 end
 
 -- The delay schedule of a wait on a task of provider `name` (nil: none known):
 -- { interval =, max_interval =, backoff =, jitter = } for taskrun.backoff.
-local function schedule(o, name)
+local function make_schedule(o, name)
   local own = name and provider.wait_defaults(name) or {}
   local given = o.given
   local s = { jitter = o.jitter }
@@ -109,6 +110,18 @@ local function schedule(o, name)
       .. "given): give both, e.g. interval = %g, max_interval = %g", s.max_interval, s.interval,
       own.interval and (name .. " waits' default") or "the default", s.max_interval,
       s.max_interval))
+  end
+  return s
+end
+
+-- The same, made once per options and provider: the waits of one wait_all share theirs (the
+-- schedule is only read).
+local function schedule(o, name)
+  local key = name or false
+  local s = o.schedules[key]
+  if not s then
+    s = make_schedule(o, name)
+    o.schedules[key] = s
   end
   return s
 end
@@ -360,15 +373,15 @@ local function next_delay(w, o, delays, retry_after)
   return d
 end
 
-local function run(w, fetch, o)
+local function run(w, fetch, o, seed)
   -- The schedule of the task's provider: known from a Task target at once, from a function
   -- target's first answer.
   local delays
   local function next_of()
-    delays = delays or backoff.delays(schedule(o, w.task and w.task.provider), w.seed)
+    delays = delays or backoff.delays(schedule(o, w.task and w.task.provider), seed)
     return delays()
   end
-  if w.task then delays = backoff.delays(schedule(o, w.task.provider), w.seed) end
+  if w.task then delays = backoff.delays(schedule(o, w.task.provider), seed) end
   local task = w.task
   local fresh = not (task and task.done)   -- a terminal snapshot needs no request
   local hits = 0
@@ -444,23 +457,32 @@ local function end_record(rec, ok, result, tasks)
   return result
 end
 
+-- Ends a wait's presence in the interrupt message and the status block (a to-be-closed guard
+-- { w = w }: one table per wait, with this metatable shared).
+local Guard = { __close = function(guard)
+  active[guard.w] = nil
+  status.remove(guard.w)
+end }
+
 -- `seed`: the jitter's; each target of wait_all/wait_any gets its own, or they would all
 -- sleep the same delays and poll in step.
 local function wait_one(target, o, deadline, seed)
   local fetch, first = fetcher(target)
-  local w = { label = label_of(first, o.name), task = first, started = core.now(), polls = 0,
-              counts = {}, last_log = core.now(), seed = seed or math.random(1, 0x7fffffff) }
+  -- The eight fields every wait comes to have, named here (deadline and last_state come
+  -- later), so its table is made at its size once: 10,000 idle waits hold 10,000 of them.
+  -- The rarer last and missing_since grow it when they come.
+  local now = core.now()
+  local w = { label = label_of(first, o.name), task = first, started = now, polls = 0,
+              counts = {}, last_log = now, deadline = false, last_state = nil }
+  seed = seed or math.random(1, 0x7fffffff)
   local rec
   if not deadline then deadline, rec = begin_record(w.label, o.timeout) end
   w.deadline = deadline
   active[w] = true
   status.add(w)
-  local guard <close> = setmetatable({}, { __close = function()
-    active[w] = nil
-    status.remove(w)
-  end })
-  if not rec then return run(w, fetch, o) end
-  local ok, result = pcall(run, w, fetch, o)
+  local guard <close> = setmetatable({ w = w }, Guard)
+  if not rec then return run(w, fetch, o, seed) end
+  local ok, result = pcall(run, w, fetch, o, seed)
   return end_record(rec, ok, result, ok and task_state(result) or nil)
 end
 
