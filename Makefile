@@ -42,7 +42,12 @@ TR_SRCS := $(wildcard runtime/*.c) $(wildcard bindings/*.c)
 TR_OBJS := $(TR_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/stdlib_embed.o
 SIM_SRCS := $(wildcard sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
-STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua))
+# The Lua language server definitions of the runbook API; taskrun.lua first (the others extend
+# it). tools/luals.lua reads them into taskrun._api, the API --check knows, built into the binary.
+TYPES := types/taskrun.lua $(filter-out types/taskrun.lua,$(sort $(wildcard types/*.lua)))
+GEN := build/gen
+API := $(GEN)/stdlib/taskrun/_api.lua
+STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua)) $(API)
 
 .PHONY: all test deps install uninstall clean bench demo fuzz fuzz-build valgrind
 all: taskrun taskrun-sim build/taskrun-stub man
@@ -71,6 +76,10 @@ $(BUILD)/stdlib_embed.c: $(STDLIB) tools/embed.sh | build-dirs
 	sh tools/embed.sh $(STDLIB) > $@
 $(BUILD)/stdlib_embed.o: $(BUILD)/stdlib_embed.c
 	$(CC) $(TR_CFLAGS) -c -o $@ $<
+
+$(API): $(TYPES) tools/luals.lua
+	@mkdir -p $(dir $@)
+	$(LUA) tools/luals.lua $(TYPES) > $@.tmp && mv $@.tmp $@
 
 # One source, doc/taskrun.1.txt, for the man page and --help (tools/mangen.lua says how).
 $(BUILD)/help.h: doc/taskrun.1.txt tools/mangen.lua | build-dirs

@@ -239,9 +239,41 @@ static int precheck(lua_State *L, const options *o) {
   return code;
 }
 
-/* --check: compiles the script, then lists the settings its providers lack as `file:line:
- * message` (warnings when it builds explicit clients). Exit 1 for a syntax error, else 2 for a
- * settings problem, else 0. Under --sim the simulator gives every setting: none is checked. */
+/* [-0, +0] --check's reading of what the runbook calls (stdlib/taskrun/lint.lua): prints every
+ * unknown global, API function and option as `file:line: message` on stderr. Returns how many
+ * it found, or -1 after reporting an error. Without luacheck it warns and finds nothing. */
+static int lint(lua_State *L, const char *path) {
+  TR_STACK_BEGIN(L);
+  int n = -1;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "taskrun.lint");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "check");
+    lua_remove(L, -2);
+    lua_pushstring(L, path);
+    if (lua_pcall(L, 1, 2, 0) == LUA_OK) {
+      if (lua_isnil(L, -2)) {
+        fprintf(stderr, "taskrun: warning: %s\n", lua_tostring(L, -1));
+        n = 0;
+      } else {
+        fputs(lua_tostring(L, -2), stderr);
+        n = (int)lua_tointeger(L, -1);
+      }
+      lua_pop(L, 2);
+      TR_STACK_END(L, 0, 0);
+      return n;
+    }
+  }
+  tr_log_report(tr_error_text(L, lua_gettop(L)), NULL);
+  lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
+  return n;
+}
+
+/* --check: compiles the script, then lists what lint() finds and the settings its providers
+ * lack, as `file:line: message` (settings: warnings when it builds explicit clients). Exit 1
+ * for a syntax error or anything lint() found, else 2 for a settings problem, else 0. Under
+ * --sim the simulator gives every setting: none is checked. */
 static int check_only(const options *o, const char *argv0) {
   lua_State *L = tr_host_new(argv0, o->check, NULL, 0);
   if (!L) return TR_EXIT_ERROR;
@@ -249,10 +281,15 @@ static int check_only(const options *o, const char *argv0) {
   int code = status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
   if (status != LUA_OK) {
     tr_log_report(lua_tostring(L, -1), NULL);
-  } else if (!o->sim) {
-    if (settings_call(L, "check", o->check, NULL, o->check, 2) == LUA_OK) {
+  } else {
+    lua_pop(L, 1);   /* the compiled chunk: it never runs */
+    if (lint(L, o->check) != 0) code = TR_EXIT_ERROR;
+    if (o->sim) {
+      /* every setting is given */
+    } else if (settings_call(L, "check", o->check, NULL, o->check, 2) == LUA_OK) {
       fputs(lua_tostring(L, -2), stderr);
-      if (lua_toboolean(L, -1)) code = TR_EXIT_USAGE;
+      if (lua_toboolean(L, -1) && code == TR_EXIT_OK) code = TR_EXIT_USAGE;
+      lua_pop(L, 2);
     } else {
       tr_log_report(tr_error_text(L, lua_gettop(L)), NULL);
       code = TR_EXIT_ERROR;
