@@ -43,8 +43,11 @@ TR_OBJS := $(TR_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/stdlib_embed.o
 SIM_SRCS := $(wildcard sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 # The Lua language server definitions of the runbook API; taskrun.lua first (the others extend
-# it). tools/luals.lua reads them into taskrun._api, the API --check knows, built into the binary.
-TYPES := types/taskrun.lua $(filter-out types/taskrun.lua,$(sort $(wildcard types/*.lua)))
+# it), then in the order taskrun-lua(7) shows them. tools/luals.lua reads them into taskrun._api,
+# the API --check knows, built into the binary.
+TYPES_FIRST := types/taskrun.lua types/task.lua types/errors.lua types/http.lua types/json.lua \
+  types/client.lua
+TYPES := $(TYPES_FIRST) $(filter-out $(TYPES_FIRST),$(sort $(wildcard types/*.lua)))
 GEN := build/gen
 API := $(GEN)/stdlib/taskrun/_api.lua
 STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua)) $(API)
@@ -87,12 +90,16 @@ $(BUILD)/help.h: doc/taskrun.1.txt tools/mangen.lua | build-dirs
 $(BUILD)/runtime/main.o: $(BUILD)/help.h
 
 # The man pages: the same in both modes, so outside them.
-MAN_PAGES := build/man/taskrun.1
+MAN_PAGES := build/man/taskrun.1 build/man/taskrun-lua.7
 .PHONY: man
 man: $(MAN_PAGES)
 build/man/taskrun.1: doc/taskrun.1.txt tools/mangen.lua
 	@mkdir -p build/man
 	$(LUA) tools/mangen.lua man $< $(VERSION) > $@.tmp && mv $@.tmp $@
+# The runbook API's page, written from the language server definitions.
+build/man/taskrun-lua.7: doc/taskrun-lua.7.txt tools/mangen.lua tools/luals.lua $(TYPES)
+	@mkdir -p build/man
+	$(LUA) tools/mangen.lua man $< $(VERSION) $(TYPES) > $@.tmp && mv $@.tmp $@
 
 .PHONY: build-dirs
 build-dirs:

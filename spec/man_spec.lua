@@ -67,3 +67,33 @@ describe("man taskrun", function()
     assert.matches("taskrun " .. version:gsub("%.", "%%."), text)
   end)
 end)
+
+describe("man taskrun-lua", function()
+  local text, warnings = render("build/man/taskrun-lua.7")
+
+  it("renders without a warning", function()
+    assert.are.equal("", warnings)
+    assert.matches("^TASKRUN%-LUA%(7%)", text)
+  end)
+
+  it("documents every function and class of the definitions", function()
+    local luals = dofile("tools/luals.lua")
+    local files = { "types/taskrun.lua" }
+    local p = io.popen("ls types/*.lua")
+    for f in p:lines() do
+      if f ~= "types/taskrun.lua" then files[#files + 1] = f end
+    end
+    p:close()
+    local api = luals.read(files)
+    local n = 0
+    for cname, c in pairs(api.classes) do
+      assert.is_truthy(text:find(cname, 1, true), cname .. " is not in taskrun-lua(7)")
+      for name, fn in pairs(c.functions) do
+        n = n + 1
+        local sig = (fn.method and cname .. ":" or fn.owner .. ".") .. name .. "("
+        assert.is_truthy(text:find(sig, 1, true), sig .. " is not in taskrun-lua(7)")
+      end
+    end
+    assert.is_true(n > 50, "few functions found: " .. n)
+  end)
+end)

@@ -62,7 +62,7 @@ function luals.read(paths)
       n = n + 1
       local tag, rest = line:match("^%-%-%-@(%a+)%s*(.*)$")
       if line:find("^%-%-%-@meta") then
-        -- the file's kind
+        file.meta = line:match("^%-%-%-@meta%s+(%S+)")
       elseif tag == "class" then
         local name, parent = rest:match("^([%w_.]+)%s*:%s*([%w_.]+)$")
         name = name or rest:match("^([%w_.]+)$") or fail("bad @class: " .. rest)

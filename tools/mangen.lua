@@ -2,8 +2,12 @@
 -- `taskrun --help` prints: the options, commands, exit codes and environment are written once,
 -- so the page and --help cannot drift apart.
 --
---   lua5.4 tools/mangen.lua man  SOURCE VERSION > taskrun.1
+--   lua5.4 tools/mangen.lua man  SOURCE VERSION [TYPES...] > taskrun.1
 --   lua5.4 tools/mangen.lua help SOURCE VERSION > help.h      (static const char usage_text[])
+--
+-- A line `= @API` in the source stands for the runbook API, one section per file of the
+-- language server definitions TYPES (types/*.lua, read by tools/luals.lua): taskrun-lua(7) is
+-- written from the definitions the editor and --check use.
 --
 -- The source, line by line:
 --   .TH NAME SECTION TITLE   the page's title line (the man page only)
@@ -22,6 +26,7 @@
 -- word that begins with "-" is bold and an upper-case placeholder (SCRIPT, D) italic. @VERSION@
 -- is the version.
 local mode, path, version = arg[1], arg[2], arg[3]
+local types = { table.unpack(arg, 4) }
 if not (mode == "man" or mode == "help") or not path or not version then
   io.stderr:write("usage: lua5.4 tools/mangen.lua man|help SOURCE VERSION\n")
   os.exit(2)
@@ -48,6 +53,10 @@ local function parse(text)
     end
     if line:find("^%.TH ") then
       page.th = line
+    elseif line == "= @API" then
+      page.sections[#page.sections + 1] = { api = true, name = "@API", body = {}, items = {},
+                                            help = {} }
+      section, item, para = page.sections[#page.sections], nil, nil
     elseif line:find("^= ") then
       local name, label, style = line:match("^= ([^|]-)%s*|%s*([^|]-)%s*|%s*(%a+)%s*$")
       if not name then name = line:sub(3) end
@@ -284,6 +293,88 @@ local function emit_paras(out, paras, in_item)
   end
 end
 
+-- ---- the runbook API, from the definitions --------------------------------------------------
+
+-- A type, with a place to break the line after each "|" of a long union.
+local function ty(s)
+  return (esc(s):gsub("|", "|\\:"))
+end
+
+-- "taskrun.bluexp.start_restore(body, opts?) -> taskrun.Task"
+local function signature(fn, class)
+  local owner = fn.method and class.name or fn.owner
+  local args = {}
+  for _, p in ipairs(fn.params) do args[#args + 1] = p.name .. (p.optional and "?" or "") end
+  if #fn.params == 0 and fn.args ~= "" then args[1] = fn.args end
+  local rets = {}
+  for _, r in ipairs(fn.returns) do rets[#rets + 1] = r.type end
+  return string.format("\\fB%s%s%s\\fR(%s)%s", esc(owner), fn.method and ":" or ".",
+    esc(fn.name), esc(table.concat(args, ", ")),
+    #rets > 0 and (" \\(-> " .. esc(table.concat(rets, ", "))) or "")
+end
+
+local function api_sections(out)
+  local luals = dofile((arg[0]:match("^(.*/)") or "") .. "luals.lua")
+  local api = luals.read(types)
+  local module_of = {}
+  for p, c in pairs(api.paths) do module_of[c] = p end
+  for _, file in ipairs(api.files) do
+    -- A module's section is its name (TASKRUN.HTTP), another's its last word (ERRORS, TASK).
+    local meta = file.meta or file.path
+    out[#out + 1] = ".SH " .. esc((api.paths[meta] and meta or meta:match("([^.]+)$")):upper())
+    if #file.intro > 0 then
+      out[#out + 1] = guard(inline(table.concat(file.intro, " ")))
+    end
+    for _, it in ipairs(file.items) do
+      if it.alias then
+        local a = it.alias
+        out[#out + 1] = ".TP"
+        out[#out + 1] = "\\fB" .. esc(a.name) .. "\\fR"
+        if a.doc ~= "" then out[#out + 1] = guard(inline(a.doc)) end
+        if #a.values > 0 then
+          for _, v in ipairs(a.values) do
+            out[#out + 1] = ".br"
+            out[#out + 1] = guard(esc(v.value) .. (v.doc ~= "" and (": " .. inline(v.doc)) or ""))
+          end
+        else
+          out[#out + 1] = ".br"
+          out[#out + 1] = guard(ty(a.type))
+        end
+      elseif it.fn then
+        local fn = it.fn
+        out[#out + 1] = ".TP"
+        out[#out + 1] = signature(fn, it.class)
+        if fn.doc ~= "" then out[#out + 1] = guard(inline(fn.doc)) end
+        for _, p in ipairs(fn.params) do
+          out[#out + 1] = ".br"
+          out[#out + 1] = guard("\\fI" .. esc(p.name) .. "\\fR: " .. ty(p.type)
+            .. (p.doc ~= "" and (" \\(em " .. inline(p.doc)) or ""))
+        end
+        for _, r in ipairs(fn.returns) do
+          if r.doc and r.doc ~= "" then
+            out[#out + 1] = ".br"
+            out[#out + 1] = guard("returns " .. esc(r.type) .. " \\(em " .. inline(r.doc))
+          end
+        end
+      elseif it.class then
+        local c = it.class
+        out[#out + 1] = ".SS " .. esc(c.name) .. (c.parent and (" (" .. esc(c.parent)
+          .. "'s and these)") or "")
+        if c.doc ~= "" then out[#out + 1] = guard(inline(c.doc)) end
+        for _, k in ipairs(c.order) do
+          local f = c.fields[k]
+          if f and not module_of[f.type] then
+            out[#out + 1] = ".TP"
+            out[#out + 1] = "\\fI" .. esc(k) .. "\\fR" .. (f.optional and "?" or "") .. ": "
+              .. ty(f.type)
+            out[#out + 1] = guard(f.doc ~= "" and inline(f.doc) or "\\&")
+          end
+        end
+      end
+    end
+  end
+end
+
 local function man_of(page)
   local out = { '.\\" Generated by tools/mangen.lua from ' .. path .. ": do not edit." }
   out[#out + 1] = page.th or error("no .TH line")
@@ -291,6 +382,10 @@ local function man_of(page)
   out[#out + 1] = ".nh"
   out[#out + 1] = ".ad l"
   for _, s in ipairs(page.sections) do
+    if s.api then
+      api_sections(out)
+      goto next
+    end
     out[#out + 1] = ".SH " .. s.name
     for _, it in ipairs(s.items) do it.section_style = s.style end
     if s.style ~= "inline" and #s.help > 0 and s.name ~= "DESCRIPTION" then
@@ -309,6 +404,7 @@ local function man_of(page)
     else
       emit_paras(out, paras, false)
     end
+    ::next::
   end
   return table.concat(out, "\n") .. "\n"
 end

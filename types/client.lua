@@ -1,4 +1,4 @@
----@meta taskrun.client
+---@meta taskrun.clients
 -- Provider clients. Each provider module's functions use a default client configured from the
 -- environment on first use; `mod.client{...}` makes an explicit one, with the same functions as
 -- methods: `taskrun.redpanda.client{ url = u, token = t }:mount_task(7)`.
