@@ -2,7 +2,9 @@
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
-MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
 CC ?= cc
 # The generators in tools/ (the man pages, --help, the API --check reads) are Lua scripts.
 LUA ?= lua5.4
@@ -171,16 +173,23 @@ demo: all
 
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev sqlite3 \
-	  libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev man-db
+	  libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev man-db lua-check
 
+# The definitions go to share/taskrun/types, where `taskrun init` finds them from bin/.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(DATADIR)/taskrun/types $(DESTDIR)$(COMPLETIONDIR)
 	install -m 755 taskrun taskrun-sim $(DESTDIR)$(BINDIR)/
 	install -m 644 build/man/taskrun.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 build/man/taskrun-lua.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 $(TYPES) $(DESTDIR)$(DATADIR)/taskrun/types/
+	install -m 644 completion/taskrun $(DESTDIR)$(COMPLETIONDIR)/taskrun
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/taskrun $(DESTDIR)$(BINDIR)/taskrun-sim
-	rm -f $(DESTDIR)$(MANDIR)/man1/taskrun.1
+	rm -f $(DESTDIR)$(MANDIR)/man1/taskrun.1 $(DESTDIR)$(MANDIR)/man7/taskrun-lua.7
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/taskrun
+	rm -rf $(DESTDIR)$(DATADIR)/taskrun
 
 clean:
 	rm -rf build taskrun taskrun-sim

@@ -12,6 +12,7 @@
 #include "durable.h"
 #include "errors.h"
 #include "host.h"
+#include "init_cmd.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -40,6 +41,8 @@ typedef struct {
   tr_durable_opts durable; /* --state-dir, --no-journal, --run-id, --fresh, --lock, --lock-wait */
   char **runs;             /* `runs ...`: the subcommand's arguments */
   int nruns;
+  char **init;             /* `init ...`: the subcommand's arguments */
+  int ninit;
 } options;
 
 static int usage_error(const char *fmt, const char *what) {
@@ -172,6 +175,11 @@ static int parse(int argc, char **argv, options *o) {
     return usage_error("%s", "--lock-wait needs --lock NAME");
   if (o->durable.no_journal && (o->durable.run_id || o->durable.fresh))
     return usage_error("%s", "--run-id and --fresh need the journal: drop --no-journal");
+  if (!o->code && i < argc && strcmp(argv[i], "init") == 0) {
+    o->init = argv + i + 1;
+    o->ninit = argc - i - 1;
+    return -1;
+  }
   if (!o->code && i < argc && strcmp(argv[i], "runs") == 0) {
     o->runs = argv + i + 1;
     o->nruns = argc - i - 1;
@@ -334,6 +342,7 @@ int main(int argc, char **argv) {
   int code = parse(argc, argv, &o);
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
+  if (o.init) return tr_output_finish(tr_init_main(o.ninit, o.init));
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   raise_fd_limit();
   if (tr_loop_init() != 0) {
