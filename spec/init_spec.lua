@@ -53,7 +53,7 @@ describe("bash completion", function()
     for i, w in ipairs(words) do quoted[i] = H.quote(w) end
     local script = "source completion/taskrun && cd " .. H.quote(dir or ".")
       .. " && COMP_WORDS=(" .. table.concat(quoted, " ") .. ") && COMP_CWORD="
-      .. (#words - 1) .. " && _taskrun && printf '%s\\n' \"${COMPREPLY[@]}\""
+      .. (#words - 1) .. " && _taskrun; printf '%s\\n' \"${COMPREPLY[@]}\""
     local p = assert(io.popen("bash -c " .. H.quote(script)))
     local out = {}
     for line in p:lines() do
