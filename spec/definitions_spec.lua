@@ -90,7 +90,9 @@ local function compare(defs, real)
       say("options class %s has no @class in types/", class)
     else
       for key in pairs(list) do
-        if not defined(defs, class, key) then say("option %s of %s is not in types/", key, class) end
+        if not defined(defs, class, key) then
+          say("option %s of %s is not in types/", key, class)
+        end
       end
       for key in pairs(all_defined(defs, class)) do
         if not list[key] then say("types/ defines option %s of %s, which the code ignores", key,

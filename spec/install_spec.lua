@@ -22,8 +22,8 @@ describe("make install", function()
 
   it("installs binaries that run the stdlib from anywhere", function()
     assert.is_true(installed)
-    local out = capture("cd / && env -i " .. H.quote(bin)
-      .. " -e 'print(require(\"taskrun.http\") ~= nil, taskrun.json.encode(taskrun.json.array()))' 2>&1")
+    local out = capture("cd / && env -i " .. H.quote(bin) .. " -e 'print(require(\"taskrun.http\")"
+      .. " ~= nil, taskrun.json.encode(taskrun.json.array()))' 2>&1")
     assert.are.equal("true\t[]\n", out)
     local _, ok = capture(H.quote(root .. "/bin/taskrun-sim") .. " --help >/dev/null 2>&1")
     assert.is_true(ok)

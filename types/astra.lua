@@ -9,7 +9,7 @@ taskrun.astra = {}
 ---@field account? string The account id (else ASTRA_ACCOUNT_ID).
 
 ---@class taskrun.astra.TasksOptions
----@field filter? string|string[]|table<string, string> "state eq 'running'", a list of them (all must hold), or { field = value }.
+---@field filter? string|string[]|table<string, string> A filter, a list (all hold), { k = v }.
 ---@field include? string[] The fields to return.
 ---@field limit? integer Items per page (every page is followed, at most 1,000).
 

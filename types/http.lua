@@ -3,12 +3,12 @@
 -- from the environment. An HTTP error status is a response, not an error.
 
 ---@class taskrun.http
----@field MIN_TIMEOUT number With less time than this left before a wait's deadline, a request is not sent.
+---@field MIN_TIMEOUT number Less time left before a wait's deadline: a request is not sent.
 taskrun.http = {}
 
 ---The options of `taskrun.http.get` and the other methods' helpers.
 ---@class taskrun.http.Options
----@field query? table<string, string|number|(string|number)[]> Query parameters (a list repeats the key).
+---@field query? table<string, string|number|(string|number)[]> A list value repeats its key.
 ---@field headers? table<string, string>
 ---@field body? string The request body.
 ---@field json? any A value sent as JSON, with Content-Type: application/json.

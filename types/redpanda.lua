@@ -4,7 +4,7 @@
 -- deleted once it finishes: a 404 after it was seen is checked against the topic list.
 
 ---@class taskrun.redpanda
----@field wait_defaults {interval: number, max_interval: number} Redpanda's own wait schedule (a copy).
+---@field wait_defaults {interval: number, max_interval: number} Its wait schedule (a copy).
 taskrun.redpanda = {}
 
 ---@class taskrun.redpanda.ClientOptions: taskrun.ClientOptions
