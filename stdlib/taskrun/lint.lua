@@ -16,20 +16,33 @@ local lint = {}
 
 -- ---- luacheck ------------------------------------------------------------------------------
 
--- Debian's lua-check installs luacheck for Lua 5.1 only; its code runs on 5.4 as well. The
--- path stays extended while it runs: luacheck loads some of its modules on first use.
+-- Debian's lua-check installs luacheck for Lua 5.1 only; its code runs on 5.4 as well.
+-- TASKRUN_LUACHECK_PATH (a package.path) says where else to look. The path stays extended while
+-- luacheck runs: it loads some of its modules on first use.
 local LUACHECK_DIRS = "/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua"
 
+-- fn(luacheck, parser, decoder)'s results; nil and why when luacheck cannot be loaded, or
+-- cannot read what Lua compiled.
 local function with_luacheck(fn)
   local saved = package.path
   package.path = saved .. ";" .. (os.getenv("TASKRUN_LUACHECK_PATH") or LUACHECK_DIRS)
-  local ok, luacheck = pcall(require, "luacheck")
-  local res = table.pack(pcall(function()
-    if not ok then return nil end
-    return fn(luacheck, require("luacheck.parser"), require("luacheck.decoder"))
-  end))
+  local loaded, luacheck = pcall(require, "luacheck")
+  local res = { n = 0 }
+  if loaded then
+    res = table.pack(pcall(function()
+      return fn(luacheck, require("luacheck.parser"), require("luacheck.decoder"))
+    end))
+  end
   package.path = saved
-  if not res[1] then error(res[2], 0) end
+  if not loaded then
+    return nil, "luacheck (Debian's lua-check) is not installed: only the syntax and the "
+      .. "settings were checked"
+  end
+  if not res[1] then
+    local why = type(res[2]) == "table" and res[2].msg or tostring(res[2])
+    return nil, "luacheck could not read the runbook (" .. why .. "): only the syntax and the "
+      .. "settings were checked"
+  end
   return table.unpack(res, 2, res.n)
 end
 
@@ -395,7 +408,7 @@ end
 
 -- Checks the runbook at `path` (its text: `source`, already known to compile). Returns the
 -- report (`path:line: message` lines, in line order) and how many problems it holds; nil and
--- why when luacheck cannot be loaded.
+-- why when luacheck cannot be loaded or cannot read the runbook.
 function lint.check(path, source)
   if not source then
     local f = assert(io.open(path, "rb"))
@@ -409,18 +422,15 @@ function lint.check(path, source)
     seen[key] = true
     found[#found + 1] = { line = line, message = message }
   end
-  local ok = with_luacheck(function(luacheck, parser, decoder)
+  local ok, why = with_luacheck(function(luacheck, parser, decoder)
     luacheck_events(luacheck, source, report)
     local ast = parser.parse(decoder.decode(source))
     local reassigned = {}
-    walk(ast, report, reassigned, true)
+    walk(ast, function() end, reassigned, true)
     walk(ast, report, reassigned, false)
     return true
   end)
-  if not ok then
-    return nil, "luacheck (Debian's lua-check) is not installed: only the syntax and the "
-      .. "settings were checked"
-  end
+  if not ok then return nil, why end
   table.sort(found, function(a, b)
     if a.line ~= b.line then return a.line < b.line end
     return a.message < b.message
