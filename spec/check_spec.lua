@@ -98,6 +98,14 @@ describe("taskrun --check", function()
     }, problems(r))
   end)
 
+  it("leaves a line that ends in -- luacheck: ignore alone", function()
+    local r = check("prnit('x') -- luacheck: ignore\ntaskrun.bluexp.jb('1') -- luacheck: ignore\n"
+      .. "local t = taskrun.bluexp.job('1')\nt:wait{ timout = 1 } -- luacheck: ignore\n",
+      { "--sim" })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("", r.stderr)
+  end)
+
   it("follows a local only while it keeps its value", function()
     local r = check(table.concat({
       "local m = taskrun.bluexp",

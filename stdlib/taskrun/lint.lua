@@ -431,6 +431,17 @@ function lint.check(path, source)
     return true
   end)
   if not ok then return nil, why end
+  -- A line that ends in `-- luacheck: ignore` is silenced, as luacheck silences it.
+  local ignored, n = {}, 0
+  for line in (source .. "\n"):gmatch("(.-)\n") do
+    n = n + 1
+    if line:find("%-%-%s*luacheck:%s*ignore%s*$") then ignored[n] = true end
+  end
+  local kept = {}
+  for _, f in ipairs(found) do
+    if not ignored[f.line] then kept[#kept + 1] = f end
+  end
+  found = kept
   table.sort(found, function(a, b)
     if a.line ~= b.line then return a.line < b.line end
     return a.message < b.message
