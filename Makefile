@@ -2,7 +2,12 @@
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
 CC ?= cc
+# The generators in tools/ (the man pages, --help, the API --check reads) are Lua scripts.
+LUA ?= lua5.4
 
 # SANITIZE=1 builds ASan+UBSan into its own folder, so switching modes never mixes objects.
 ifeq ($(SANITIZE),1)
@@ -29,7 +34,8 @@ ifneq ($(MAKECMDGOALS),deps)
   SIM_PKG_CFLAGS := $(shell pkg-config --cflags $(SIM_PKGS))
   SIM_PKG_LIBS := $(shell pkg-config --libs $(SIM_PKGS))
 endif
-TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -iquote runtime -iquote bindings -DTR_VERSION='"$(VERSION)"'
+TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -iquote runtime -iquote bindings \
+  -iquote $(BUILD) -DTR_VERSION='"$(VERSION)"'
 TR_LIBS := $(PKG_LIBS) -lm
 SIM_CFLAGS := $(BASEFLAGS) $(SIM_PKG_CFLAGS) -Isim -pthread
 SIM_LIBS := $(SIM_PKG_LIBS) -pthread -lm
@@ -38,10 +44,18 @@ TR_SRCS := $(wildcard runtime/*.c) $(wildcard bindings/*.c)
 TR_OBJS := $(TR_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/stdlib_embed.o
 SIM_SRCS := $(wildcard sim/*.c)
 SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
-STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua))
+# The Lua language server definitions of the runbook API; taskrun.lua first (the others extend
+# it), then in the order taskrun-lua(7) shows them. tools/luals.lua reads them into taskrun._api,
+# the API --check knows, built into the binary.
+TYPES_FIRST := types/taskrun.lua types/task.lua types/errors.lua types/http.lua types/json.lua \
+  types/client.lua
+TYPES := $(TYPES_FIRST) $(filter-out $(TYPES_FIRST),$(sort $(wildcard types/*.lua)))
+GEN := build/gen
+API := $(GEN)/stdlib/taskrun/_api.lua
+STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua)) $(API)
 
 .PHONY: all test deps install uninstall clean bench demo fuzz fuzz-build valgrind
-all: taskrun taskrun-sim build/taskrun-stub
+all: taskrun taskrun-sim build/taskrun-stub man
 
 # The binaries at the top are copies of the current mode's build: always the mode asked for,
 # even when the other mode's copy is newer.
@@ -67,6 +81,27 @@ $(BUILD)/stdlib_embed.c: $(STDLIB) tools/embed.sh | build-dirs
 	sh tools/embed.sh $(STDLIB) > $@
 $(BUILD)/stdlib_embed.o: $(BUILD)/stdlib_embed.c
 	$(CC) $(TR_CFLAGS) -c -o $@ $<
+
+$(API): $(TYPES) tools/luals.lua
+	@mkdir -p $(dir $@)
+	$(LUA) tools/luals.lua $(TYPES) > $@.tmp && mv $@.tmp $@
+
+# One source, doc/taskrun.1.txt, for the man page and --help (tools/mangen.lua says how).
+$(BUILD)/help.h: doc/taskrun.1.txt tools/mangen.lua | build-dirs
+	$(LUA) tools/mangen.lua help $< $(VERSION) > $@.tmp && mv $@.tmp $@
+$(BUILD)/runtime/main.o: $(BUILD)/help.h
+
+# The man pages: the same in both modes, so outside them.
+MAN_PAGES := build/man/taskrun.1 build/man/taskrun-lua.7
+.PHONY: man
+man: $(MAN_PAGES)
+build/man/taskrun.1: doc/taskrun.1.txt tools/mangen.lua
+	@mkdir -p build/man
+	$(LUA) tools/mangen.lua man $< $(VERSION) > $@.tmp && mv $@.tmp $@
+# The runbook API's page, written from the language server definitions.
+build/man/taskrun-lua.7: doc/taskrun-lua.7.txt tools/mangen.lua tools/luals.lua $(TYPES)
+	@mkdir -p build/man
+	$(LUA) tools/mangen.lua man $< $(VERSION) $(TYPES) > $@.tmp && mv $@.tmp $@
 
 .PHONY: build-dirs
 build-dirs:
@@ -143,14 +178,23 @@ demo: all
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
 	  sqlite3 libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev \
-	  python3-requests curl jq
+	  python3-requests curl jq man-db lua-check
 
+# The definitions go to share/taskrun/types, where `taskrun init` finds them from bin/.
 install: all
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(DATADIR)/taskrun/types $(DESTDIR)$(COMPLETIONDIR)
 	install -m 755 taskrun taskrun-sim $(DESTDIR)$(BINDIR)/
+	install -m 644 build/man/taskrun.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 build/man/taskrun-lua.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 $(TYPES) $(DESTDIR)$(DATADIR)/taskrun/types/
+	install -m 644 completion/taskrun $(DESTDIR)$(COMPLETIONDIR)/taskrun
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/taskrun $(DESTDIR)$(BINDIR)/taskrun-sim
+	rm -f $(DESTDIR)$(MANDIR)/man1/taskrun.1 $(DESTDIR)$(MANDIR)/man7/taskrun-lua.7
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/taskrun
+	rm -rf $(DESTDIR)$(DATADIR)/taskrun
 
 clean:
 	rm -rf build taskrun taskrun-sim

@@ -12,6 +12,7 @@
 #include "durable.h"
 #include "errors.h"
 #include "host.h"
+#include "init_cmd.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -22,63 +23,9 @@
 #include "simlaunch.h"
 #include "stackcheck.h"
 
-static const char usage_text[] =
-  "usage: taskrun [options] SCRIPT.lua [args...]\n"
-  "       taskrun [options] -e CODE [--] [args...]\n"
-  "       taskrun [--state-dir DIR] runs [--json]\n"
-  "       taskrun [--state-dir DIR] runs show RUN [--json]\n"
-  "       taskrun [--state-dir DIR] runs prune --older-than D\n"
-  "       taskrun [--state-dir DIR] runs resolve RUN STEP --id ID | --redo | --abandon\n"
-  "\n"
-  "Runs a Lua 5.4 runbook that starts cloud operations and waits for them.\n"
-  "\n"
-  "options:\n"
-  "  -e CODE            run CODE as the runbook instead of a script file; the\n"
-  "                     arguments after CODE are the runbook's\n"
-  "  --check SCRIPT     compile SCRIPT and report syntax errors and the settings its\n"
-  "                     providers lack; run nothing (exit 1 syntax, 2 settings, 0 ok)\n"
-  "  --timeout D        stop the whole run after D (e.g. 90s, 5m, 1h30m): exit 4\n"
-  "  --log-level L      debug, info (default), warn or error\n"
-  "  --log-format F     text (default) or json (one JSON object per line)\n"
-  "  --quiet            print errors only\n"
-  "  --sim              run against a local taskrun-sim started for this run\n"
-  "  --sim-scenario FILE  with --sim: the simulator's scenario file (taskrun-sim\n"
-  "                     --scenario)\n"
-  "  --sim-speed X      with --sim: the simulated tasks run X times faster (> 0)\n"
-  "  --sim-token-ttl D  with --sim: the tokens the simulator issues live D (e.g. 2s)\n"
-  "  --state-dir DIR    where runs are journaled (default: TASKRUN_STATE_DIR, else\n"
-  "                     $XDG_STATE_HOME/taskrun, else ~/.local/state/taskrun, else\n"
-  "                     /var/lib/taskrun)\n"
-  "  --no-journal       journal nothing: the run cannot be resumed\n"
-  "  --run-id ID        the run's key (default: the script's real path and its\n"
-  "                     arguments); journals -e runs too\n"
-  "  --fresh            abandon the key's unfinished run and start over\n"
-  "  --retry-failed     resuming: run the steps that failed again instead of raising\n"
-  "                     their recorded errors\n"
-  "  --lock NAME        also hold the lock NAME, shared by every run that names it\n"
-  "  --lock-wait D      wait up to D for --lock's lock (default: exit 75 at once)\n"
-  "  --version          print the version and exit\n"
-  "  --help             print this help and exit\n"
-  "\n"
-  "exit codes: 0 ok, 1 error (a failed write to stdout too), 2 usage, 3 task failed\n"
-  "            or cancelled, 4 timeout, 5 auth (401/403), 130 SIGINT, 143 SIGTERM,\n"
-  "            141 stdout's reader went away (a closed pipe), 6 in doubt: a provider\n"
-  "            call's answer was lost and an operator must decide (taskrun runs\n"
-  "            resolve), 75 the run's key or its --lock is held by another run\n"
-  "            (nothing was run)\n"
-  "runs: a start resumes its key's unfinished run (killed, 130, 143, --timeout or in\n"
-  "      doubt);\n"
-  "      one whose last run finished (by itself, exit 0 to 5) starts a new run\n"
-  "      runs resolve settles a call in doubt (exit 6) of a run that is not running:\n"
-  "      STEP is KEY#N as the message prints it, or its position in runs show;\n"
-  "      --id ID adopts what the vendor created, --redo sends the request again on\n"
-  "      the next run, --abandon ends the run (its next start begins a new one)\n"
-  "environment: TASKRUN_CA_BUNDLE (extra CA certificates), TASKRUN_MEMORY_LIMIT (most\n"
-  "             memory the Lua state may use, e.g. 512M), the providers' URL and\n"
-  "             credential variables (see README), NO_COLOR\n"
-  "secrets: every output (logs, print, io.write, io.stdout/io.stderr) is redacted of\n"
-  "         the tokens, of any *_TOKEN, *_SECRET or *_PASSWORD variable, of proxy and\n"
-  "         URL passwords, and of what taskrun.secret registers\n";
+/* usage_text: the --help text, generated from doc/taskrun.1.txt (the man page's source) by
+ * tools/mangen.lua, so that the page and --help say the same. */
+#include "help.h"
 
 typedef struct {
   const char *code;        /* -e */
@@ -94,6 +41,8 @@ typedef struct {
   tr_durable_opts durable; /* --state-dir, --no-journal, --run-id, --fresh, --lock, --lock-wait */
   char **runs;             /* `runs ...`: the subcommand's arguments */
   int nruns;
+  char **init;             /* `init ...`: the subcommand's arguments */
+  int ninit;
 } options;
 
 static int usage_error(const char *fmt, const char *what) {
@@ -226,6 +175,11 @@ static int parse(int argc, char **argv, options *o) {
     return usage_error("%s", "--lock-wait needs --lock NAME");
   if (o->durable.no_journal && (o->durable.run_id || o->durable.fresh))
     return usage_error("%s", "--run-id and --fresh need the journal: drop --no-journal");
+  if (!o->code && i < argc && strcmp(argv[i], "init") == 0) {
+    o->init = argv + i + 1;
+    o->ninit = argc - i - 1;
+    return -1;
+  }
   if (!o->code && i < argc && strcmp(argv[i], "runs") == 0) {
     o->runs = argv + i + 1;
     o->nruns = argc - i - 1;
@@ -293,9 +247,41 @@ static int precheck(lua_State *L, const options *o) {
   return code;
 }
 
-/* --check: compiles the script, then lists the settings its providers lack as `file:line:
- * message` (warnings when it builds explicit clients). Exit 1 for a syntax error, else 2 for a
- * settings problem, else 0. Under --sim the simulator gives every setting: none is checked. */
+/* [-0, +0] --check's reading of what the runbook calls (stdlib/taskrun/lint.lua): prints every
+ * unknown global, API function and option as `file:line: message` on stderr. Returns how many
+ * it found, or -1 after reporting an error. Without luacheck it warns and finds nothing. */
+static int lint(lua_State *L, const char *path) {
+  TR_STACK_BEGIN(L);
+  int n = -1;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "taskrun.lint");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "check");
+    lua_remove(L, -2);
+    lua_pushstring(L, path);
+    if (lua_pcall(L, 1, 2, 0) == LUA_OK) {
+      if (lua_isnil(L, -2)) {
+        fprintf(stderr, "taskrun: warning: %s\n", lua_tostring(L, -1));
+        n = 0;
+      } else {
+        fputs(lua_tostring(L, -2), stderr);
+        n = (int)lua_tointeger(L, -1);
+      }
+      lua_pop(L, 2);
+      TR_STACK_END(L, 0, 0);
+      return n;
+    }
+  }
+  tr_log_report(tr_error_text(L, lua_gettop(L)), NULL);
+  lua_pop(L, 1);
+  TR_STACK_END(L, 0, 0);
+  return n;
+}
+
+/* --check: compiles the script, then lists what lint() finds and the settings its providers
+ * lack, as `file:line: message` (settings: warnings when it builds explicit clients). Exit 1
+ * for a syntax error or anything lint() found, else 2 for a settings problem, else 0. Under
+ * --sim the simulator gives every setting: none is checked. */
 static int check_only(const options *o, const char *argv0) {
   lua_State *L = tr_host_new(argv0, o->check, NULL, 0);
   if (!L) return TR_EXIT_ERROR;
@@ -303,10 +289,15 @@ static int check_only(const options *o, const char *argv0) {
   int code = status == LUA_OK ? TR_EXIT_OK : status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
   if (status != LUA_OK) {
     tr_log_report(lua_tostring(L, -1), NULL);
-  } else if (!o->sim) {
-    if (settings_call(L, "check", o->check, NULL, o->check, 2) == LUA_OK) {
+  } else {
+    lua_pop(L, 1);   /* the compiled chunk: it never runs */
+    if (lint(L, o->check) != 0) code = TR_EXIT_ERROR;
+    if (o->sim) {
+      /* every setting is given */
+    } else if (settings_call(L, "check", o->check, NULL, o->check, 2) == LUA_OK) {
       fputs(lua_tostring(L, -2), stderr);
-      if (lua_toboolean(L, -1)) code = TR_EXIT_USAGE;
+      if (lua_toboolean(L, -1) && code == TR_EXIT_OK) code = TR_EXIT_USAGE;
+      lua_pop(L, 2);
     } else {
       tr_log_report(tr_error_text(L, lua_gettop(L)), NULL);
       code = TR_EXIT_ERROR;
@@ -351,6 +342,7 @@ int main(int argc, char **argv) {
   int code = parse(argc, argv, &o);
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
+  if (o.init) return tr_output_finish(tr_init_main(o.ninit, o.init));
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   raise_fd_limit();
   if (tr_loop_init() != 0) {

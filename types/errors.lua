@@ -1,0 +1,33 @@
+---@meta taskrun.errors
+-- Errors: expected failures raise tables with `kind` and `message`; `tostring(err)` reads
+-- `kind: message`. An uncaught error's kind decides the exit code (see taskrun(1)).
+
+---@alias taskrun.ErrorKind
+---| "transport" # no HTTP response (`cause` says why)
+---| "http" # an HTTP error status
+---| "auth" # 401/403: the credentials were refused (exit 5)
+---| "not_found" # 404
+---| "decode" # a body that is not the JSON expected
+---| "failed" # a waited task failed (exit 3)
+---| "cancelled" # a waited task was cancelled (exit 3)
+---| "timeout" # a deadline passed (exit 4)
+---| "usage" # a runbook's mistake: a bad argument, a missing setting (exit 2)
+---| "in_doubt" # a provider call's answer was lost (exit 6)
+
+---An error taskrun raises; which fields are set depends on the kind.
+---@class taskrun.Error
+---@field kind taskrun.ErrorKind
+---@field message string What failed, the vendor's words, what to do next.
+---@field status? integer The HTTP status.
+---@field url? string The request's URL.
+---@field cause? "connect"|"dns"|"tls"|"timeout"|"reset"|"too_large"|"other" Kind `transport`.
+---@field provider? "redpanda"|"keycard"|"astra"|"bluexp"
+---@field task_id? string|integer The vendor's id of the task the error is about.
+---@field task? taskrun.Task In a wait: the last Task seen.
+---@field index? integer `wait_all`: the target that failed.
+---@field waited? number Kind `timeout`: seconds waited.
+---@field position? integer Kind `decode`: where in the text (1-based).
+---@field retry_after? number Seconds, when the server sent Retry-After.
+---@field step? string Kind `in_doubt`: the handle `taskrun runs resolve` takes.
+---@field call? string Kind `in_doubt`: the call.
+---@field candidates? table[] Kind `in_doubt`: what the vendor's lists showed.
