@@ -12,6 +12,7 @@
 #include "durable.h"
 #include "errors.h"
 #include "host.h"
+#include "hostq.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -74,8 +75,10 @@ static const char usage_text[] =
   "      --id ID adopts what the vendor created, --redo sends the request again on\n"
   "      the next run, --abandon ends the run (its next start begins a new one)\n"
   "environment: TASKRUN_CA_BUNDLE (extra CA certificates), TASKRUN_MEMORY_LIMIT (most\n"
-  "             memory the Lua state may use, e.g. 512M), the providers' URL and\n"
-  "             credential variables (see README), NO_COLOR\n"
+  "             memory the Lua state may use, e.g. 512M), TASKRUN_MAX_INFLIGHT (most\n"
+  "             requests in flight to one host, default 32), TASKRUN_RATE (most\n"
+  "             requests per second or minute to one host, e.g. 20/s), the providers'\n"
+  "             URL and credential variables (see README), NO_COLOR\n"
   "secrets: every output (logs, print, io.write, io.stdout/io.stderr) is redacted of\n"
   "         the tokens, of any *_TOKEN, *_SECRET or *_PASSWORD variable, of proxy and\n"
   "         URL passwords, and of what taskrun.secret registers\n";
@@ -352,6 +355,11 @@ int main(int argc, char **argv) {
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
+  char msg[256];
+  if (tr_hostq_setup(msg, sizeof msg) != 0) {
+    fprintf(stderr, "taskrun: %s (see taskrun --help)\n", msg);
+    return tr_output_finish(TR_EXIT_USAGE);
+  }
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
@@ -377,6 +385,7 @@ int main(int argc, char **argv) {
   /* After the Lua state: its finalizers hand their commands over to be stopped and reaped. */
   tr_child_shutdown();
   if (o.sim) tr_sim_stop(&sim);
+  tr_hostq_close();
   tr_loop_close();
   code = tr_output_finish(code);
   tr_log_free_secrets();
