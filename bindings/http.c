@@ -1,7 +1,11 @@
 /* taskrun._http.request(opts): one HTTP exchange through libcurl's multi interface. The calling
  * task yields until the transfer ends; the response table is built in the continuation, in
  * the waiting coroutine itself. stdlib/taskrun/http.lua adds get/post/..., JSON bodies and
- * res:json(). */
+ * res:json().
+ *
+ * The options are checked and kept in the request, and the request joins its host's queue
+ * (runtime/hostq.c); only when its turn comes does it take an easy handle (a kept one, reset)
+ * and set it up, so a request waiting its turn holds no libcurl state. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +24,7 @@
 #include "duration.h"
 #include "errors.h"
 #include "excerpt.h"
+#include "hostq.h"
 #include "log.h"
 #include "loop.h"
 #include "sched.h"
@@ -42,15 +47,27 @@ typedef struct {
 typedef struct {
   tr_op op;
   tr_transfer xfer;
-  CURL *easy;
+  tr_hostq_req slot;      /* its place in its host's queue */
+  CURL *easy;             /* from its start to its release */
   struct curl_slist *headers;
   bytes body;             /* the response body */
   size_t max_body;
   size_t head_lines, head_bytes;   /* the last response's header lines so far, and their size */
   int too_large, headers_too_large, in_flight;
   int socket_errno;       /* why socket() failed, when it did: EMFILE is not a network error */
+  int never_sent;         /* its deadline passed while it queued */
+  CURLMcode start_error;  /* it could not start */
   CURLcode result;
-  double started;
+  double started, deadline;
+  /* What the easy handle is set up with when the request starts. The request body is the Lua
+   * string in the userdata's user value: it lives as long as the request. */
+  char *url;              /* the full URL, to send */
+  const char *send_body;
+  size_t send_len;
+  long timeout_ms, connect_ms;
+  int follow, fresh_connect, ca_bundle, max_inflight;
+  double rate;            /* requests per second to its host with this rate; 0: none */
+  double hold;            /* the longest its host's Retry-After holds it back; < 0: 5 min */
   char method[16];
   char *safe_url;         /* the URL without user or password, for messages */
   char errbuf[CURL_ERROR_SIZE];
@@ -71,17 +88,17 @@ static int bytes_add(bytes *b, const char *s, size_t len) {
 }
 
 static void req_release(http_req *r) {
-  if (r->easy) {
-    if (r->in_flight) tr_loop_stop_transfer(r->easy);
-    curl_easy_cleanup(r->easy);
-    r->easy = NULL;
-  }
+  if (r->in_flight) tr_loop_stop_transfer(r->easy);
   r->in_flight = 0;
+  tr_hostq_cancel(&r->slot);
+  tr_loop_easy_release(r->easy);
+  r->easy = NULL;
   curl_slist_free_all(r->headers);
   r->headers = NULL;
   free(r->body.p);
   free(r->safe_url);
-  r->body.p = r->safe_url = NULL;
+  free(r->url);
+  r->body.p = r->safe_url = r->url = NULL;
 }
 
 static int req_gc(lua_State *L) {
@@ -131,8 +148,16 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
 
 static void on_done(tr_transfer *x, CURLcode rc) {
   http_req *r = (http_req *)((char *)x - offsetof(http_req, xfer));
+  long status = 0;
+  curl_off_t retry_after = 0;
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+  }
   r->in_flight = 0;
   r->result = rc;
+  /* A 429 slows its whole host down before anything else starts there. */
+  tr_hostq_done(&r->slot, status, (double)retry_after);
   tr_op_complete(&r->op);
 }
 
@@ -140,6 +165,35 @@ static void on_cancel(tr_op *op) {
   http_req *r = (http_req *)op;
   if (r->in_flight) tr_loop_stop_transfer(r->easy);
   r->in_flight = 0;
+  tr_hostq_cancel(&r->slot);
+}
+
+static void apply(http_req *r);
+
+/* Its turn in its host's queue: an easy handle, set up, into the loop. */
+static int on_start(tr_hostq_req *q) {
+  http_req *r = (http_req *)((char *)q - offsetof(http_req, slot));
+  if (!r->easy && !(r->easy = tr_loop_easy())) {
+    r->start_error = CURLM_OUT_OF_MEMORY;
+  } else {
+    apply(r);
+    r->start_error = (CURLMcode)tr_loop_start_transfer(r->easy, &r->xfer);
+  }
+  if (r->start_error != CURLM_OK) {
+    tr_op_complete(&r->op);   /* a no-op while l_request still runs: it raises */
+    return -1;
+  }
+  r->in_flight = 1;
+  return 0;
+}
+
+/* Its deadline passed while it queued: it ends as a timeout, never sent. */
+static void on_expire(tr_hostq_req *q) {
+  http_req *r = (http_req *)((char *)q - offsetof(http_req, slot));
+  r->never_sent = 1;
+  r->result = CURLE_OPERATION_TIMEDOUT;
+  tr_hostq_explain(q, r->errbuf, sizeof r->errbuf);
+  tr_op_complete(&r->op);
 }
 
 /* ---- reading the options ---- */
@@ -147,9 +201,10 @@ static void on_cancel(tr_op *op) {
 /* Each option is read exactly once, into a stack slot, before anything else: an __index that
  * answers differently on each read cannot make a check and its use disagree. */
 enum { OPT_URL, OPT_QUERY, OPT_HEADERS, OPT_METHOD, OPT_BODY, OPT_TIMEOUT, OPT_CONNECT,
-       OPT_MAX_BODY, OPT_FOLLOW, OPT_COUNT };
+       OPT_MAX_BODY, OPT_FOLLOW, OPT_MAX_INFLIGHT, OPT_RATE, OPT_MAX_RETRY_AFTER, OPT_COUNT };
 static const char *const option_names[OPT_COUNT] = {
-  "url", "query", "headers", "method", "body", "timeout", "connect_timeout", "max_body", "follow"
+  "url", "query", "headers", "method", "body", "timeout", "connect_timeout", "max_body", "follow",
+  "max_inflight", "rate", "max_retry_after"
 };
 
 /* [-0, +OPT_COUNT, e] Pushes opts[name] for every option, in the order of the enum. */
@@ -333,10 +388,10 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   else if (lua_isnil(L, query_idx)) lua_pushliteral(L, "");
   else tr_raise(L, "usage", "http: query must be a table");
   const char *query = lua_tostring(L, -1);
-  curl_easy_setopt(r->easy, CURLOPT_PATH_AS_IS, 1L);
   if (!*query && is_known_plain(url, len)) {
-    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    r->url = strdup(url);
     r->safe_url = strdup(url);
+    if (!r->url || !r->safe_url) luaL_error(L, "out of memory");
     lua_pop(L, 1);
     TR_STACK_END(L, 0, 0);
     return;
@@ -354,8 +409,9 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   if (!*query && !has_login(u)) {
     curl_url_cleanup(u);
     remember_plain(url, len);
-    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    r->url = strdup(url);
     r->safe_url = strdup(url);
+    if (!r->url || !r->safe_url) luaL_error(L, "out of memory");
     lua_pop(L, 1);
     TR_STACK_END(L, 0, 0);
     return;
@@ -366,10 +422,11 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
   curl_url_get(u, CURLUPART_URL, &safe, 0);
   curl_url_cleanup(u);
-  curl_easy_setopt(r->easy, CURLOPT_URL, full);
+  r->url = full ? strdup(full) : NULL;
   r->safe_url = safe ? strdup(safe) : NULL;
   curl_free(full);
   curl_free(safe);
+  if (!r->url) luaL_error(L, "out of memory");
   lua_pop(L, 1);
   TR_STACK_END(L, 0, 0);
 }
@@ -431,7 +488,6 @@ static void set_headers(lua_State *L, http_req *r, int h) {
   struct curl_slist *list = curl_slist_append(r->headers, "Expect:");
   if (!list) luaL_error(L, "out of memory");
   r->headers = list;
-  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
   TR_STACK_END(L, 0, 0);
 }
 
@@ -446,7 +502,8 @@ static long timeout_ms(lua_State *L, int idx, const char *key, double dflt) {
   return ms < 1 ? 1 : (long)ms;
 }
 
-/* [-0, +0, e] Sets the method (an HTTP token, upper-cased) and the body. */
+/* [-0, +0, e] Sets the method (an HTTP token, upper-cased) and the body; the request's
+ * userdata, on the top of the stack, keeps the body string as its user value. */
 static void set_method_and_body(lua_State *L, http_req *r, int method_idx, int body_idx) {
   TR_STACK_BEGIN(L);
   size_t mlen = 3;
@@ -466,19 +523,17 @@ static void set_method_and_body(lua_State *L, http_req *r, int method_idx, int b
   const char *body = lua_type(L, body_idx) == LUA_TSTRING ? lua_tolstring(L, body_idx, &len)
                      : NULL;
   if (body) {
-    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
+    r->send_body = body;
+    r->send_len = len;
+    lua_pushvalue(L, body_idx);
+    lua_setiuservalue(L, -2, 1);
   } else if (!lua_isnil(L, body_idx)) {
     tr_raise(L, "usage", "http: body must be a string (use json = {...} for a JSON body)");
   }
   /* libcurl resends a request once when a reused connection turns out dead. Harmless for a
    * GET; a POST must never be repeated (no vendor here has idempotency keys): give every
    * other method a connection of its own. */
-  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
-    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
-  if (strcmp(r->method, "HEAD") == 0) curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
-  else if (strcmp(r->method, "GET") != 0 || body)
-    curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);
+  r->fresh_connect = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
   TR_STACK_END(L, 0, 0);
 }
 
@@ -488,29 +543,85 @@ static void set_tls(lua_State *L, http_req *r) {
   if (access(bundle, R_OK) != 0)
     tr_raise(L, "usage", "TASKRUN_CA_BUNDLE=%s cannot be read; point it at a PEM file of CA "
              "certificates or unset it", bundle);
-  /* CAINFO alone would replace the system CAs; CAPATH keeps them. */
-  curl_easy_setopt(r->easy, CURLOPT_CAINFO, bundle);
-  curl_easy_setopt(r->easy, CURLOPT_CAPATH, "/etc/ssl/certs");
+  r->ca_bundle = 1;
 }
 
-/* [-0, +0, e] Configures the transfer from the options read by push_options, at `o`. */
+/* [-0, +0, e] max_inflight (a whole number from 1), rate ("20/s") and max_retry_after (a
+ * duration, 0 or more), or nil. */
+static void set_limits(lua_State *L, http_req *r, int limit_idx, int rate_idx, int hold_idx) {
+  r->hold = -1;
+  if (!lua_isnil(L, hold_idx)) r->hold = tr_check_duration(L, hold_idx, "max_retry_after");
+  if (!lua_isnil(L, limit_idx)) {
+    lua_Integer n = lua_isinteger(L, limit_idx) ? lua_tointeger(L, limit_idx) : 0;
+    if (n < 1) {
+      if (lua_type(L, limit_idx) == LUA_TNUMBER) {
+        lua_pushvalue(L, limit_idx);
+        lua_tostring(L, -1);   /* the copy, as text */
+      } else {
+        lua_pushfstring(L, "(a %s)", luaL_typename(L, limit_idx));
+      }
+      tr_raise(L, "usage", "http: bad max_inflight %s: give the most requests in flight to the "
+               "host, a whole number from 1", lua_tostring(L, -1));
+    }
+    r->max_inflight = n > INT_MAX ? INT_MAX : (int)n;
+  }
+  if (!lua_isnil(L, rate_idx)) {
+    const char *why = "give a string, like \"20/s\"";
+    const char *text = lua_type(L, rate_idx) == LUA_TSTRING ? lua_tostring(L, rate_idx) : NULL;
+    if (!text || strlen(text) != lua_rawlen(L, rate_idx) ||
+        tr_hostq_parse_rate(text, &r->rate, &why) != 0) {
+      if (text) tr_push_excerpt(L, text, lua_rawlen(L, rate_idx));
+      else lua_pushfstring(L, "(a %s)", luaL_typename(L, rate_idx));
+      tr_raise(L, "usage", "http: bad rate %s: %s", lua_tostring(L, -1), why);
+    }
+  }
+}
+
+/* [-0, +0, e] Checks the options read by push_options, at `o`, and keeps them in r; the
+ * request's userdata is on the top of the stack. */
 static void configure(lua_State *L, http_req *r, int o) {
   TR_STACK_BEGIN(L);
-  CURL *e = r->easy;
+  luaL_checkstack(L, 10, "http.request");
   set_url(L, r, o + OPT_URL, o + OPT_QUERY);
   set_method_and_body(L, r, o + OPT_METHOD, o + OPT_BODY);
   set_headers(L, r, o + OPT_HEADERS);
   set_tls(L, r);
-  long timeout = timeout_ms(L, o + OPT_TIMEOUT, "timeout", 60);
-  long connect = timeout_ms(L, o + OPT_CONNECT, "connect_timeout", 10);
+  set_limits(L, r, o + OPT_MAX_INFLIGHT, o + OPT_RATE, o + OPT_MAX_RETRY_AFTER);
+  r->timeout_ms = timeout_ms(L, o + OPT_TIMEOUT, "timeout", 60);
+  r->connect_ms = timeout_ms(L, o + OPT_CONNECT, "connect_timeout", 10);
   int m = o + OPT_MAX_BODY;
   r->max_body = lua_isinteger(L, m) && lua_tointeger(L, m) > 0
                 ? (size_t)lua_tointeger(L, m) : DEFAULT_MAX_BODY;
-  int follow = lua_toboolean(L, o + OPT_FOLLOW);
+  r->follow = lua_toboolean(L, o + OPT_FOLLOW);
+  TR_STACK_END(L, 0, 0);
+}
+
+/* Sets up r->easy, a handle with default options, from what configure kept. Its timeout is
+ * what is left of the request's: the time it queued counts. */
+static void apply(http_req *r) {
+  CURL *e = r->easy;
+  double left_ms = ceil((r->deadline - tr_now()) * 1000);
+  long timeout = left_ms < 1 ? 1 : left_ms < r->timeout_ms ? (long)left_ms : r->timeout_ms;
+  curl_easy_setopt(e, CURLOPT_URL, r->url);
+  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+  if (r->send_body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->send_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->send_body);
+  }
+  if (r->fresh_connect) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+  if (strcmp(r->method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (strcmp(r->method, "GET") != 0 || r->send_body)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  if (r->ca_bundle) {
+    /* CAINFO alone would replace the system CAs; CAPATH keeps them. */
+    curl_easy_setopt(e, CURLOPT_CAINFO, getenv("TASKRUN_CA_BUNDLE"));
+    curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+  }
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_ms);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)follow);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)r->follow);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -525,7 +636,6 @@ static void configure(lua_State *L, http_req *r, int o) {
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
-  TR_STACK_END(L, 0, 0);
 }
 
 /* ---- the response ---- */
@@ -631,8 +741,18 @@ static int fd_limit(void) {
 static int raise_transport(lua_State *L, http_req *r) {
   const char *url = r->safe_url ? r->safe_url : "(url)";
   long os_errno = r->socket_errno;
-  if (!os_errno) curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
-  if (r->headers_too_large) {
+  if (!os_errno && r->easy) curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
+  if (r->never_sent) {
+    tr_push_error(L, "transport", "%s %s not sent: its timeout ran out while it waited for its "
+                  "turn on %s; give it a longer timeout (or the wait a longer one), or raise "
+                  "max_inflight or TASKRUN_MAX_INFLIGHT if the host can take more at once",
+                  r->method, url, r->errbuf);
+    lua_pushliteral(L, "timeout");
+  } else if (r->start_error != CURLM_OK) {
+    tr_push_error(L, "transport", "http: cannot start the transfer: %s",
+                  curl_multi_strerror(r->start_error));
+    lua_pushliteral(L, "other");
+  } else if (r->headers_too_large) {
     tr_push_error(L, "transport", "%s %s: the response has more than %d header lines or %d "
                   "bytes of headers; the server or a proxy is misbehaving", r->method, url,
                   MAX_HEADER_LINES, (int)MAX_HEADER_BYTES);
@@ -657,6 +777,11 @@ static int raise_transport(lua_State *L, http_req *r) {
     lua_pushstring(L, transport_cause(r->result));
   }
   lua_setfield(L, -2, "cause");
+  if (r->never_sent || r->start_error != CURLM_OK) {
+    /* Nothing reached the server: a call that starts something is not in doubt. */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "sent");
+  }
   lua_pushstring(L, url);
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, r->result);
@@ -667,7 +792,7 @@ static int raise_transport(lua_State *L, http_req *r) {
 static int request_k(lua_State *L, int status, lua_KContext ctx) {
   http_req *r = luaL_checkudata(L, -1, REQ_MT);
   double took = tr_now() - r->started;
-  if (r->result != CURLE_OK) {
+  if (r->result != CURLE_OK || r->start_error != CURLM_OK) {
     tr_logf(TR_LOG_DEBUG, "http %s %s failed after %.0f ms: %s", r->method,
             r->safe_url ? r->safe_url : "", took * 1000, curl_easy_strerror(r->result));
     return raise_transport(L, r);
@@ -706,31 +831,51 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_request(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  tr_sched_check_wait(L, "http.request");   /* before curl_easy_init: see sched.h */
-  http_req *r = lua_newuserdatauv(L, sizeof *r, 0);
+  tr_sched_check_wait(L, "http.request");   /* before libcurl allocates anything: see sched.h */
+  http_req *r = lua_newuserdatauv(L, sizeof *r, 1);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, REQ_MT);
-  if (!tr_loop_multi() || !(r->easy = curl_easy_init()))
-    return luaL_error(L, "http: cannot initialise libcurl");
+  if (!tr_loop_multi()) return luaL_error(L, "http: cannot initialise libcurl");
   r->op.cancel = on_cancel;
   r->xfer.done = on_done;
+  tr_hostq_req_init(&r->slot, on_start, on_expire);
   push_options(L, 1);
+  lua_pushvalue(L, 2);   /* on the top for configure, which keeps the body in it */
   configure(L, r, 3);
   lua_settop(L, 2);
   if (tr_sched_can_wait(L)) {
     tr_logf(TR_LOG_DEBUG, "http %s %s", r->method, r->safe_url ? r->safe_url : "");
     r->started = tr_now();
-    CURLMcode mc = tr_loop_start_transfer(r->easy, &r->xfer);
-    if (mc != CURLM_OK)
+    r->deadline = r->started + r->timeout_ms / 1000.0;
+    /* Starts it at once when its host has room; else it waits its turn in the queue. */
+    if (tr_hostq_submit(&r->slot, r->url, r->max_inflight, r->rate, r->hold, r->deadline) != 0)
+      return luaL_error(L, "out of memory");
+    if (r->start_error != CURLM_OK)
       return tr_raise(L, "transport", "http: cannot start the transfer: %s",
-                      curl_multi_strerror(mc));
-    r->in_flight = 1;
+                      curl_multi_strerror(r->start_error));
   }
   return tr_await(L, &r->op, "http.request", 0, request_k);
 }
 
+/* parse_rate(text): [-1, +1|2] "20/s" as requests per second; nil and what is wrong for a
+ * text that is not a rate. */
+static int l_parse_rate(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  double per_second;
+  const char *why = "it holds a NUL byte";
+  if (strlen(text) == len && tr_hostq_parse_rate(text, &per_second, &why) == 0) {
+    lua_pushnumber(L, per_second);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, why);
+  return 2;
+}
+
 int luaopen_taskrun_http(lua_State *L) {
-  static const luaL_Reg funcs[] = { { "request", l_request }, { NULL, NULL } };
+  static const luaL_Reg funcs[] = { { "request", l_request }, { "parse_rate", l_parse_rate },
+                                    { NULL, NULL } };
   luaL_newmetatable(L, REQ_MT);
   lua_pushcfunction(L, req_gc);
   lua_setfield(L, -2, "__gc");

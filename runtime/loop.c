@@ -5,9 +5,13 @@
  * Transfers are spread over several multi handles ("shards"), each with its own connection
  * cache. libcurl 7.88 walks a multi's whole cache on every transfer (looking for a connection
  * to reuse, and again in curl_multi_remove_handle), so one multi holding 10,000 connections to
- * the simulator made each request ~5x dearer than with 1,000 (bench/fanout.lua). A shard takes
- * new transfers until TR_SHARD_TRANSFERS are in flight on it, then the next one does: small
- * runs stay on the first shard and keep all their keep-alive reuse. */
+ * the simulator made each request ~3x dearer than shards do (bench/fanout.lua, 10,000 waits
+ * with TASKRUN_MAX_INFLIGHT=10000). A shard takes new transfers until TR_SHARD_TRANSFERS are in
+ * flight on it, then the next one does. Requests in flight are bounded per host
+ * (runtime/hostq.c, 32 by default), so a run that keeps fewer than TR_SHARD_TRANSFERS in flight
+ * in all (8 hosts busy at the default bound) stays on the first shard: there libcurl's own cap
+ * on a host's connections (CURLMOPT_MAX_HOST_CONNECTIONS, set to that bound) is exact and every
+ * kept connection can be reused. The other shards serve runs that raise the bound. */
 #include "loop.h"
 
 #include <errno.h>
@@ -21,6 +25,8 @@
  * room. 64 shards keep 16,384 transfers under that bound; beyond it, the least loaded. */
 #define TR_SHARD_TRANSFERS 256
 #define TR_MAX_SHARDS 64
+/* Easy handles kept for reuse: enough for the requests in flight to a few hosts at once. */
+#define TR_EASY_POOL 64
 /* The upper half of a watched descriptor's epoll cookie: no shard has this index. */
 #define TR_WATCH_TAG 0xFFFFFFFEu
 
@@ -42,7 +48,10 @@ static struct {
   tr_watch **watched;   /* indexed by descriptor */
   int nwatched;         /* the size of that array */
   int watches;          /* watches in force */
-} lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 }, NULL, 0, 0 };
+  long host_connections, max_connections;   /* 0: libcurl's defaults */
+  CURL *pool[TR_EASY_POOL];
+  int npool;
+} lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 }, NULL, 0, 0, 0, 0, { NULL }, 0 };
 
 /* The epoll cookie of a socket: its shard above, the descriptor below. */
 static uint64_t cookie(const tr_shard *sh, curl_socket_t s) {
@@ -95,6 +104,18 @@ int tr_loop_init(void) {
   return epoll_ctl(lp.epfd, EPOLL_CTL_ADD, lp.wake_r, &ev);
 }
 
+static void limit_connections(CURLM *multi) {
+  if (lp.host_connections > 0)
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, lp.host_connections);
+  if (lp.max_connections > 0) curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, lp.max_connections);
+}
+
+void tr_loop_set_host_connections(int per_host, int hosts) {
+  lp.host_connections = per_host;
+  lp.max_connections = (long)per_host * (hosts > 1 ? hosts : 1);
+  for (int i = 0; i < lp.nshards; i++) limit_connections(lp.shards[i].multi);
+}
+
 /* Opens one more shard. Returns it, or NULL. */
 static tr_shard *add_shard(void) {
   if (!lp.curl_ready) {
@@ -112,6 +133,8 @@ static tr_shard *add_shard(void) {
   curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
   curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+  curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  limit_connections(sh->multi);
   return sh;
 }
 
@@ -159,6 +182,20 @@ void tr_loop_stop_transfer(CURL *easy) {
     lp.transfers--;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
   }
+}
+
+CURL *tr_loop_easy(void) {
+  return lp.npool > 0 ? lp.pool[--lp.npool] : curl_easy_init();
+}
+
+void tr_loop_easy_release(CURL *easy) {
+  if (!easy) return;
+  if (lp.npool == TR_EASY_POOL || !lp.curl_ready) {
+    curl_easy_cleanup(easy);
+    return;
+  }
+  curl_easy_reset(easy);
+  lp.pool[lp.npool++] = easy;
 }
 
 void tr_loop_arm(tr_timer *t, double due) {
@@ -293,6 +330,7 @@ void tr_loop_run_once(double max_wait) {
 }
 
 void tr_loop_close(void) {
+  while (lp.npool > 0) curl_easy_cleanup(lp.pool[--lp.npool]);
   for (int i = 0; i < lp.nshards; i++) curl_multi_cleanup(lp.shards[i].multi);
   lp.nshards = 0;
   if (lp.curl_ready) curl_global_cleanup();

@@ -12,6 +12,7 @@
 #include "durable.h"
 #include "errors.h"
 #include "host.h"
+#include "hostq.h"
 #include "init_cmd.h"
 #include "log.h"
 #include "loop.h"
@@ -344,6 +345,11 @@ int main(int argc, char **argv) {
   if (o.check) return check_only(&o, argv[0]);
   if (o.init) return tr_output_finish(tr_init_main(o.ninit, o.init));
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
+  char msg[256];
+  if (tr_hostq_setup(msg, sizeof msg) != 0) {
+    fprintf(stderr, "taskrun: %s (see taskrun --help)\n", msg);
+    return tr_output_finish(TR_EXIT_USAGE);
+  }
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
@@ -369,6 +375,7 @@ int main(int argc, char **argv) {
   /* After the Lua state: its finalizers hand their commands over to be stopped and reaped. */
   tr_child_shutdown();
   if (o.sim) tr_sim_stop(&sim);
+  tr_hostq_close();
   tr_loop_close();
   code = tr_output_finish(code);
   tr_log_free_secrets();

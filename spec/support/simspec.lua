@@ -13,7 +13,8 @@ local http = require("taskrun.http")
 local json = require("taskrun.json")
 local base = os.getenv("TASKRUN_SIM_URL")
 local function admin(method, path, body)
-  local res = http.request({ method = method, url = base .. path, json = body })
+  local res = http.request({ method = method, url = base .. path, json = body,
+                             max_retry_after = 0 })
   if res.status >= 300 then error("admin " .. path .. ": " .. res.status .. " " .. res.body) end
   return res:json()
 end
@@ -26,11 +27,12 @@ end
 admin("POST", "/_sim/reset")
 ]]
 
--- Returns run(sim, script): runs the prelude, then `locals` (a spec file's own definitions),
--- then script, against sim; returns what the script emitted, one decoded JSON value a line.
+-- Returns run(sim, script, env): runs the prelude, then `locals` (a spec file's own
+-- definitions), then script, against sim, with `env` (optional) added to the environment;
+-- returns what the script emitted, one decoded JSON value a line.
 function S.runner(locals)
-  return function(sim, script)
-    local r = H.run({ script = S.PRELUDE .. locals .. script, env = H.sim_env(sim) })
+  return function(sim, script, env)
+    local r = H.run({ script = S.PRELUDE .. locals .. script, env = H.sim_env(sim, env) })
     assert.are.equal(0, r.code, r.stderr)
     local out = {}
     for line in r.stdout:gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end

@@ -119,9 +119,11 @@ local function in_doubt(name, key, n, since, args_text, why, candidates)
 end
 
 -- Whether error `err` from send means the vendor did not act on the request: it was never sent
--- (bad arguments, no token) or was answered with a refusal (4xx).
+-- (bad arguments, no token, its timeout ran out in its host's queue: `sent` false) or was
+-- answered with a refusal (4xx).
 local function refused(err)
   if type(err) ~= "table" then return false end
+  if err.sent == false then return true end
   local kind = err.kind
   if kind == "usage" or kind == "auth" or kind == "not_found" then return true end
   local status = math.type(err.status) == "integer" and err.status

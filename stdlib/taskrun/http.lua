@@ -1,7 +1,8 @@
 -- taskrun.http: HTTP for runbooks, on the C binding taskrun._http (libcurl).
 --
 --   local res = http.request{ method = "POST", url = u, headers = {...}, query = {...},
---                             body = "text" | json = {...}, timeout = "30s", follow = false }
+--                             body = "text" | json = {...}, timeout = "30s", follow = false,
+--                             max_inflight = 4, rate = "20/s", max_retry_after = "1m" }
 --   http.get(url, opts), http.post(url, opts), http.put, http.patch, http.delete, http.head
 --   res.status, res.headers (lower-case names), res.body, res:json(), res.retry_after
 local core = require("taskrun._http")
@@ -42,22 +43,31 @@ end
 -- sets it around each poll, so every request a poll makes, a custom fetch function's too,
 -- ends by the wait's deadline instead of running its own 60 s after it.
 local deadlines = setmetatable({}, { __mode = "k" })
+-- coroutine -> that wait's max_retry_after: the longest a host's Retry-After (another wait's
+-- 429) may hold its polls back, as it is the longest its own may.
+local holds = setmetatable({}, { __mode = "k" })
 
 -- Less time left than this and a request is not sent: libcurl reads a 0 ms timeout as none.
 http.MIN_TIMEOUT = 0.001
 
 -- Caps every request the running coroutine makes until the returned value is closed (a
--- to-be-closed variable): `local scope <close> = http.deadline_scope(d)`. Nested scopes keep
--- the earliest deadline.
+-- to-be-closed variable): `local scope <close> = http.deadline_scope(d, max_retry_after)`.
+-- `max_retry_after` (optional, seconds) caps how long a host's Retry-After holds them back.
+-- Nested scopes keep the earliest deadline and the smallest max_retry_after.
 -- One metatable for every scope: a scope is one small table, not a table, a metatable and a
 -- closure (a wait makes one per poll).
-local Scope = { __close = function(scope) deadlines[scope.co] = scope.outer end }
+local Scope = { __close = function(scope)
+  deadlines[scope.co], holds[scope.co] = scope.outer, scope.outer_hold
+end }
 
-function http.deadline_scope(deadline)
+function http.deadline_scope(deadline, max_retry_after)
   local co = coroutine.running()
-  local outer = deadlines[co]
+  local outer, outer_hold = deadlines[co], holds[co]
   deadlines[co] = outer and math.min(outer, deadline) or deadline
-  return setmetatable({ co = co, outer = outer }, Scope)
+  if max_retry_after then
+    holds[co] = outer_hold and math.min(outer_hold, max_retry_after) or max_retry_after
+  end
+  return setmetatable({ co = co, outer = outer, outer_hold = outer_hold }, Scope)
 end
 
 -- The deadline of the wait the running coroutine polls for, or nil outside a wait.
@@ -75,7 +85,7 @@ local function capped(opts)
   if left < http.MIN_TIMEOUT then
     error(errors.error("transport", string.format("%s request not sent: the wait's deadline "
       .. "has passed", type(opts.method) == "string" and opts.method:upper() or "GET"),
-      { cause = "timeout" }), 3)
+      { cause = "timeout", sent = false }), 3)
   end
   local timeout = opts.timeout   -- read once: the C side reads the view's value
   if timeout ~= nil then
@@ -84,8 +94,11 @@ local function capped(opts)
     if t <= 0 then return opts end
     left = math.min(math.max(t, http.MIN_TIMEOUT), left)
   end
-  -- A view of opts with only the timeout changed: the caller's table stays as given.
-  return setmetatable({ timeout = left }, { __index = opts })
+  -- A view of opts with only the timeout (and the hold, unless given) changed: the caller's
+  -- table stays as given.
+  local hold = holds[coroutine.running()]
+  if opts.max_retry_after ~= nil then hold = nil end
+  return setmetatable({ timeout = left, max_retry_after = hold }, { __index = opts })
 end
 
 function http.request(opts)

@@ -7,6 +7,7 @@
 -- from the environment on first use (`redpanda.mount_task(7)`), and as methods of explicit
 -- clients (`redpanda.client{ url = ..., token = ... }:mount_task(7)`).
 local http = require("taskrun.http")
+local http_core = require("taskrun._http")
 local json = require("taskrun.json")
 local core = require("taskrun._core")
 local specs = require("taskrun._provider")
@@ -218,14 +219,36 @@ local function settings_error(name, problems, level)
     (level or 1) + 1)
 end
 
+-- The client's own bounds on its requests, checked when it is made: max_inflight (a whole
+-- number from 1: it lowers TASKRUN_MAX_INFLIGHT for its requests) and rate ("20/s").
+local function check_limits(name, opts, level)
+  local n = opts.max_inflight
+  if n ~= nil and (math.type(n) ~= "integer" or n < 1) then
+    fail("usage", string.format("%s.client: bad max_inflight %s: give the most requests this "
+      .. "client may have in flight to its host at once, a whole number from 1", name,
+      provider.quote(n)), { provider = name }, level + 1)
+  end
+  local rate = opts.rate
+  if rate ~= nil then
+    local per, why = nil, 'give a string, like "20/s"'
+    if type(rate) == "string" then per, why = http_core.parse_rate(rate) end
+    if not per then
+      fail("usage", string.format("%s.client: bad rate %s: %s", name, provider.quote(rate), why),
+        { provider = name }, level + 1)
+    end
+  end
+end
+
 function provider.new_client(name, opts, level)
   local spec = specs[name]
   opts = opts or {}
   local problems = provider.problems(name, opts)
   if #problems > 0 then settings_error(name, problems, (level or 1) + 1) end
+  check_limits(name, opts, (level or 1) + 1)
   local url = setting(opts, "url", spec.url_env) or spec.default_url
   local c = setmetatable({ spec = spec, name = name, url = url:gsub("/+$", ""),
-    timeout = opts.timeout, headers = opts.headers, options = opts, seen = {} }, Client)
+    timeout = opts.timeout, headers = opts.headers, max_inflight = opts.max_inflight,
+    rate = opts.rate, options = opts, seen = {} }, Client)
   for _, s in ipairs(spec.settings) do c[s.option] = setting(opts, s.option, s.env) end
   -- What fills a path's variables when the request's own do not: {account}.
   c.route_defaults = { account = c.account }
@@ -267,7 +290,8 @@ function Client:send(op, vars, opts)
     end
     if self.decorate then self:decorate(headers) end
     res = http.request({ method = method, url = url, headers = headers,
-      query = opts.query, json = opts.json, timeout = self.timeout })
+      query = opts.query, json = opts.json, timeout = self.timeout,
+      max_inflight = self.max_inflight, rate = self.rate })
     if res.status ~= 401 or attempt == 2 or not self.auth:refused(token) then break end
   end
   -- The context of an answer is the caller's opts itself (only task_id is read from it), but

@@ -268,8 +268,9 @@ local function poll(w, fetch, o)
   w.polls = w.polls + 1
   local ok, res
   do
-    -- Every request this poll makes ends by the deadline (see taskrun.http).
-    local scope <close> = http.deadline_scope(w.deadline)
+    -- Every request this poll makes ends by the deadline, and is held back by a host's
+    -- Retry-After no longer than the wait's own would hold it (see taskrun.http).
+    local scope <close> = http.deadline_scope(w.deadline, o.max_retry_after)
     ok, res = pcall(fetch)
   end
   local now = core.now()
