@@ -13,3 +13,5 @@
 ---@field token? taskrun.Token The bearer token (else the provider's token variables).
 ---@field timeout? taskrun.Duration Each request's total timeout (60s).
 ---@field headers? table<string, string> Headers added to every request.
+---@field max_inflight? integer The most of this client's requests in flight to its host at once (lowers TASKRUN_MAX_INFLIGHT).
+---@field rate? string The most requests per unit of time this client starts: "20/s", "100/m" (off by default).

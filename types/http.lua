@@ -16,6 +16,9 @@ taskrun.http = {}
 ---@field connect_timeout? taskrun.Duration (10s).
 ---@field follow? boolean Follow redirects (false: a redirect is an answer).
 ---@field max_body? integer The largest response body taken, in bytes (64 MiB).
+---@field max_inflight? integer This request waits while this many requests to its host are in flight (lowers TASKRUN_MAX_INFLIGHT).
+---@field rate? string The requests to its host made with this rate start no more often: "20/s", "100/m".
+---@field max_retry_after? taskrun.Duration The longest another request's Retry-After on this host may hold this one back (5 min).
 
 ---The options of `taskrun.http.request`.
 ---@class taskrun.http.Request: taskrun.http.Options

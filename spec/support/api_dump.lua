@@ -64,7 +64,8 @@ for k in pairs(upvalue(check_options, "extra_options")) do
   emit("option", "taskrun.WaitOptions", k)
 end
 
--- A client's: the common four, the descriptor's settings and its credential flow's options.
+-- A client's: the common ones provider.new_client reads, the descriptor's settings and its
+-- credential flow's options.
 local GRANT_OPTIONS = {
   client_credentials = { "client_id", "client_secret", "auth_url" },
   client_credentials_basic = { "client_id", "client_secret", "auth_url" },
@@ -73,7 +74,9 @@ local GRANT_OPTIONS = {
 for _, p in ipairs(providers) do
   local spec = require("taskrun._provider")[p]
   local class = "taskrun." .. p .. ".ClientOptions"
-  for _, k in ipairs({ "url", "token", "timeout", "headers" }) do emit("option", class, k) end
+  for _, k in ipairs({ "url", "token", "timeout", "headers", "max_inflight", "rate" }) do
+    emit("option", class, k)
+  end
   for _, s in ipairs(spec.settings) do emit("option", class, s.option) end
   for _, k in ipairs(GRANT_OPTIONS[spec.credentials.grant] or {}) do emit("option", class, k) end
   -- and what the provider's own module reads of them (Keycard's request_id)
