@@ -2,7 +2,10 @@
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 CC ?= cc
+# The generators in tools/ (the man pages, --help, the API --check reads) are Lua scripts.
+LUA ?= lua5.4
 
 # SANITIZE=1 builds ASan+UBSan into its own folder, so switching modes never mixes objects.
 ifeq ($(SANITIZE),1)
@@ -29,7 +32,8 @@ ifneq ($(MAKECMDGOALS),deps)
   SIM_PKG_CFLAGS := $(shell pkg-config --cflags $(SIM_PKGS))
   SIM_PKG_LIBS := $(shell pkg-config --libs $(SIM_PKGS))
 endif
-TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -iquote runtime -iquote bindings -DTR_VERSION='"$(VERSION)"'
+TR_CFLAGS := $(BASEFLAGS) $(CHECKFLAGS) $(PKG_CFLAGS) -iquote runtime -iquote bindings \
+  -iquote $(BUILD) -DTR_VERSION='"$(VERSION)"'
 TR_LIBS := $(PKG_LIBS) -lm
 SIM_CFLAGS := $(BASEFLAGS) $(SIM_PKG_CFLAGS) -Isim -pthread
 SIM_LIBS := $(SIM_PKG_LIBS) -pthread -lm
@@ -41,7 +45,7 @@ SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 STDLIB := $(sort $(wildcard stdlib/taskrun/*.lua))
 
 .PHONY: all test deps install uninstall clean bench demo fuzz fuzz-build valgrind
-all: taskrun taskrun-sim build/taskrun-stub
+all: taskrun taskrun-sim build/taskrun-stub man
 
 # The binaries at the top are copies of the current mode's build: always the mode asked for,
 # even when the other mode's copy is newer.
@@ -67,6 +71,19 @@ $(BUILD)/stdlib_embed.c: $(STDLIB) tools/embed.sh | build-dirs
 	sh tools/embed.sh $(STDLIB) > $@
 $(BUILD)/stdlib_embed.o: $(BUILD)/stdlib_embed.c
 	$(CC) $(TR_CFLAGS) -c -o $@ $<
+
+# One source, doc/taskrun.1.txt, for the man page and --help (tools/mangen.lua says how).
+$(BUILD)/help.h: doc/taskrun.1.txt tools/mangen.lua | build-dirs
+	$(LUA) tools/mangen.lua help $< $(VERSION) > $@.tmp && mv $@.tmp $@
+$(BUILD)/runtime/main.o: $(BUILD)/help.h
+
+# The man pages: the same in both modes, so outside them.
+MAN_PAGES := build/man/taskrun.1
+.PHONY: man
+man: $(MAN_PAGES)
+build/man/taskrun.1: doc/taskrun.1.txt tools/mangen.lua
+	@mkdir -p build/man
+	$(LUA) tools/mangen.lua man $< $(VERSION) > $@.tmp && mv $@.tmp $@
 
 .PHONY: build-dirs
 build-dirs:
@@ -143,14 +160,16 @@ demo: all
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
 	  sqlite3 libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev \
-	  python3-requests curl jq
+	  python3-requests curl jq man-db
 
 install: all
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 taskrun taskrun-sim $(DESTDIR)$(BINDIR)/
+	install -m 644 build/man/taskrun.1 $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/taskrun $(DESTDIR)$(BINDIR)/taskrun-sim
+	rm -f $(DESTDIR)$(MANDIR)/man1/taskrun.1
 
 clean:
 	rm -rf build taskrun taskrun-sim
