@@ -165,9 +165,10 @@ static void format_line(tr_buf *b, tr_log_level level, const char *msg, const tr
   }
 }
 
-static void format_report(tr_buf *b, const char *msg, const char *traceback) {
+static void format_report(tr_buf *b, const char *msg, const char *where, const char *traceback,
+                          const tr_log_field *f, size_t nf) {
   if (lg.json) {
-    format_line(b, TR_LOG_ERROR, msg, NULL, 0, traceback);
+    format_line(b, TR_LOG_ERROR, msg, f, nf, traceback);
     return;
   }
   /* Plain "taskrun: ..." like other Unix tools: this is what lands in a cron mail. A message of
@@ -175,6 +176,11 @@ static void format_report(tr_buf *b, const char *msg, const char *traceback) {
   tr_buf_puts(b, "taskrun: ");
   put_text(b, msg, TR_TEXT_BLOCK);
   tr_buf_puts(b, "\n");
+  if (where) {
+    tr_buf_puts(b, "\tat ");
+    put_text(b, where, TR_TEXT_LINE);
+    tr_buf_puts(b, "\n");
+  }
   if (traceback) {
     put_text(b, traceback, TR_TEXT_BLOCK);
     tr_buf_puts(b, "\n");
@@ -213,9 +219,21 @@ void tr_logf(tr_log_level level, const char *fmt, ...) {
 }
 
 void tr_log_report(const char *msg, const char *traceback) {
+  tr_log_report_at(msg, NULL, traceback, NULL, 0);
+}
+
+void tr_log_report_at(const char *msg, const char *where, const char *traceback,
+                      const tr_log_field *fields, size_t nfields) {
   if (lg.reports_off) return;
   tr_buf b = { 0 };
-  format_report(&b, msg, traceback);
+  format_report(&b, msg, where, traceback, fields, nfields);
+  emit(&b);
+}
+
+void tr_log_event(tr_log_level level, const char *msg, const tr_log_field *fields,
+                  size_t nfields, const char *traceback) {
+  tr_buf b = { 0 };
+  format_line(&b, level, msg, fields, nfields, traceback);
   emit(&b);
 }
 
@@ -224,7 +242,7 @@ void tr_log_reports_off(int off) { lg.reports_off = off; }
 char *tr_log_format(int report, tr_log_level level, const char *msg, const tr_log_field *fields,
                     size_t nfields, const char *traceback, size_t *outlen) {
   tr_buf b = { 0 };
-  if (report) format_report(&b, msg, traceback);
+  if (report) format_report(&b, msg, NULL, traceback, NULL, 0);
   else format_line(&b, level, msg, fields, nfields, traceback);
   if (!b.p) return NULL;
   char *safe = tr_redact(b.p, b.n, outlen);

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "output.h"
 #include "run.h"
+#include "run_end.h"
 #include "runs_cmd.h"
 #include "secrets.h"
 #include "signals.h"
@@ -186,6 +187,13 @@ static int parse(int argc, char **argv, options *o) {
   return -1;
 }
 
+/* The runbook's name: the script's file name, or "-e" for code given on the command line. */
+static const char *runbook_label(const options *o) {
+  if (!o->script) return "-e";
+  const char *slash = strrchr(o->script, '/');
+  return slash && slash[1] ? slash + 1 : o->script;
+}
+
 /* Thousands of concurrent requests need thousands of descriptors: take what we may. */
 static void raise_fd_limit(void) {
   struct rlimit rl;
@@ -200,7 +208,7 @@ static int load_runbook(lua_State *L, const options *o) {
   int status = o->code ? luaL_loadbuffer(L, o->code, strlen(o->code), "=(command line)")
                        : luaL_loadfile(L, o->script);
   if (status == LUA_OK) return -1;
-  tr_log_report(lua_tostring(L, -1), NULL);
+  tr_end_report(status == LUA_ERRFILE ? "usage" : NULL, lua_tostring(L, -1));
   return status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
 }
 
@@ -231,10 +239,11 @@ static int precheck(lua_State *L, const options *o) {
     TR_STACK_END(L, 0, 0);
     return -1;
   }
-  int err = lua_gettop(L);   /* tr_error_text wants an absolute index */
+  int err = lua_gettop(L);
   int code = tr_error_exit_code(L, err);
-  tr_log_report(tr_error_text(L, err), NULL);
-  lua_pop(L, 2);
+  /* Its message names each file:line itself. */
+  tr_end_report_error(L, err, NULL, NULL, NULL, 1);
+  lua_pop(L, 1);
   TR_STACK_END(L, 0, 0);
   return code;
 }
@@ -262,10 +271,11 @@ static int check_only(const options *o, const char *argv0) {
   return code;
 }
 
-/* [-0, +0] Lua, under lua_pcall: sets taskrun.run. */
+/* [-0, +0] Lua, under lua_pcall: sets taskrun.run, and os.exit to end the run as main does. */
 static int push_run_protected(lua_State *L) {
   TR_STACK_BEGIN(L);
   tr_durable_push_run(L);
+  tr_end_install(L);
   TR_STACK_END(L, 0, 0);
   return 0;
 }
@@ -298,22 +308,28 @@ int main(int argc, char **argv) {
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
+  tr_end_opts end = { runbook_label(&o) };
+  if (tr_end_configure(&end) != 0) {
+    fputs("taskrun: out of memory\n", stderr);
+    return TR_EXIT_ERROR;
+  }
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
-    return TR_EXIT_ERROR;
+    return tr_end_finish(TR_EXIT_ERROR);
   }
   tr_signals_install();
   /* Before the simulator: a run whose key or lock is held starts nothing at all. */
   if ((code = tr_durable_begin(&o.durable, o.script, o.args, o.nargs)) >= 0) {
     tr_loop_close();
-    return tr_output_finish(code);
+    return tr_end_finish(tr_output_finish(code));
   }
+  tr_end_started(tr_durable_run_id(), tr_durable_attempt());
   tr_sim_child sim = { 0 };
   if (o.sim && (code = tr_sim_start(&sim, argv[0], &o.sim_opts)) != 0) {
     tr_durable_end(code, 0);
     tr_loop_close();
-    return code;
+    return tr_end_finish(code);
   }
   /* Every credential is known before the runbook runs (--sim's tokens included), so a token is
    * redacted even from output written before its first use. */
@@ -325,6 +341,7 @@ int main(int argc, char **argv) {
   if (o.sim) tr_sim_stop(&sim);
   tr_loop_close();
   code = tr_output_finish(code);
+  code = tr_end_finish(code);
   tr_log_free_secrets();
   return code;
 }

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "run.h"
+#include "run_end.h"
 #include "secrets.h"
 #include "stackcheck.h"
 #include "status.h"
@@ -215,7 +216,7 @@ int tr_output_finish(int code) {
   char msg[256];
   snprintf(msg, sizeof msg, "cannot write to stdout: %s", strerror(out.broken));
   tr_log_reports_off(0);
-  tr_log_report(msg, NULL);
+  tr_end_report(NULL, msg);
   return TR_EXIT_ERROR;
 }
 

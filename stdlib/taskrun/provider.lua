@@ -169,7 +169,8 @@ local function warn_unknown(task)
   if warned[key] then return end
   warned[key] = true
   core.log.warn("unknown task state: treated as not finished", {
-    provider = task.provider, id = clip(tostring(task.id)), state = clip(tostring(task.state)) })
+    provider = task.provider, task_id = type(task.id) == "string" and clip(task.id) or task.id,
+    state = clip(tostring(task.state)) })
 end
 
 -- ---- clients -----------------------------------------------------------------------------
