@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "logtail.h"
 #include "secrets.h"
 #include "status.h"
 
@@ -20,7 +21,8 @@ static struct {
   tr_log_level min;
   int json, quiet;
   int reports_off;
-} lg = { TR_LOG_INFO, 0, 0, 0 };
+  int hold;          /* --log-on-failure: lines go to the tail (logtail.c), not to stderr */
+} lg = { TR_LOG_INFO, 0, 0, 0, 0 };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -187,18 +189,61 @@ static void format_report(tr_buf *b, const char *msg, const char *where, const c
   }
 }
 
-/* Writes the line redacted, in one write, with the live status block out of its way. */
+/* Writes redacted text to stderr, in one write, with the live status block out of its way. */
+static void write_stderr(const char *s, size_t len) {
+  tr_status_hide();
+  fwrite(s, 1, len, stderr);
+  tr_status_show();
+  fflush(stderr);
+}
+
+/* Writes the line redacted: to stderr, or only to the tail while --log-on-failure holds it. */
 static void emit(tr_buf *b) {
   if (!b->p) return;
   size_t len = 0;
   char *safe = tr_redact(b->p, b->n, &len);
   free(b->p);
   if (!safe) return;
-  tr_status_hide();
-  fwrite(safe, 1, len, stderr);
-  tr_status_show();
-  fflush(stderr);
+  if (!tr_log_capture(safe, len)) write_stderr(safe, len);
   free(safe);
+}
+
+int tr_log_capture(const char *s, size_t len) {
+  tr_logtail_add(s, len);
+  return lg.hold;
+}
+
+int tr_log_hold(size_t bytes) {
+  if (tr_logtail_init(bytes) != 0) return -1;
+  lg.hold = 1;
+  return 0;
+}
+
+int tr_log_is_holding(void) { return lg.hold; }
+
+void tr_log_release(int show) {
+  if (!lg.hold) return;
+  lg.hold = 0;
+  if (!show) return;
+  size_t len;
+  unsigned long long dropped;
+  char *text = tr_logtail_text(0, &len, &dropped);
+  if (dropped) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "--log-on-failure kept the last %zu KiB of the log: %llu earlier "
+             "line%s dropped", tr_logtail_cap() / 1024, dropped, dropped == 1 ? " was" : "s were");
+    tr_buf b = { 0 };
+    format_line(&b, TR_LOG_WARN, msg, NULL, 0, NULL);
+    if (b.p) write_stderr(b.p, b.n);
+    free(b.p);
+  }
+  /* Redacted again: a secret registered after a line was held (a token obtained later) is
+   * masked in it too. */
+  size_t n = 0;
+  char *safe = text ? tr_redact(text, len, &n) : NULL;
+  if (safe) write_stderr(safe, n);
+  free(safe);
+  free(text);
 }
 
 void tr_log(tr_log_level level, const char *msg, const tr_log_field *fields, size_t nfields) {

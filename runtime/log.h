@@ -35,6 +35,17 @@ void tr_log_report_at(const char *msg, const char *where, const char *traceback,
 void tr_log_event(tr_log_level level, const char *msg, const tr_log_field *fields,
                   size_t nfields, const char *traceback);
 
+/* --log-on-failure: from now on every line, and every write of the runbook's to stderr, is held
+ * in memory (the last `bytes` of them) instead of written. Returns 0, or -1 out of memory. */
+int tr_log_hold(size_t bytes);
+int tr_log_is_holding(void);
+/* The end of the hold: what was held is written to stderr when `show` (the run failed), after a
+ * line saying how many earlier lines the bound dropped, if any; else it is dropped. Lines are
+ * written as they come from then on. */
+void tr_log_release(int show);
+/* Text (redacted) on its way to stderr, from the logger or the runbook's own writes: kept in the
+ * tail when one is kept (logtail.h). Returns 1 when it is held and must not be written. */
+int tr_log_capture(const char *s, size_t len);
 /* Reports off (1) or on again (0): once stdout is gone the run ends, and what fails because of
  * it is not news (see output.c). */
 void tr_log_reports_off(int off);

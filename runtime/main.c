@@ -41,6 +41,7 @@ typedef struct {
   tr_durable_opts durable; /* --state-dir, --no-journal, --run-id, --fresh, --lock, --lock-wait */
   char **runs;             /* `runs ...`: the subcommand's arguments */
   int nruns;
+  int hold;                /* --log-on-failure */
 } options;
 
 static int usage_error(const char *fmt, const char *what) {
@@ -103,6 +104,7 @@ static int parse(int argc, char **argv, options *o) {
     if (strcmp(a, "--no-journal") == 0) { o->durable.no_journal = 1; continue; }
     if (strcmp(a, "--fresh") == 0) { o->durable.fresh = 1; continue; }
     if (strcmp(a, "--retry-failed") == 0) { o->durable.retry_failed = 1; continue; }
+    if (strcmp(a, "--log-on-failure") == 0) { o->hold = 1; continue; }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
     if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
       if (!*v) return usage_error("%s", "--state-dir needs a directory");
@@ -308,7 +310,8 @@ int main(int argc, char **argv) {
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
-  tr_end_opts end = { runbook_label(&o) };
+  /* Before anything is logged: --log-on-failure holds the log from the first line. */
+  tr_end_opts end = { runbook_label(&o), o.hold };
   if (tr_end_configure(&end) != 0) {
     fputs("taskrun: out of memory\n", stderr);
     return TR_EXIT_ERROR;

@@ -54,6 +54,11 @@ int tr_output_write(FILE *f, const char *s, size_t len, int flush) {
     safe = tr_redact_changed(s, len, &n, &failed);
     if (failed) return ENOMEM;   /* better nothing than the secret */
   }
+  /* --log-on-failure holds what goes to stderr with the log lines, in order. */
+  if (f == stderr && tr_log_capture(safe ? safe : s, n)) {
+    free(safe);
+    return 0;
+  }
   if (out.tty < 0) out.tty = isatty(STDOUT_FILENO);
   /* The block lives at the bottom of stderr: it steps aside for stderr, and for a stdout that
    * is a terminal too (the same screen, as a rule), or the write would land inside it. */

@@ -13,6 +13,7 @@
 #include "durable.h"
 #include "errors.h"
 #include "log.h"
+#include "logtail.h"
 #include "output.h"
 #include "run.h"
 #include "stackcheck.h"
@@ -46,7 +47,7 @@ int tr_end_configure(const tr_end_opts *o) {
   E.o = *o;
   E.started_mono = mono_now();
   E.attempt = 1;
-  return 0;
+  return o->hold ? tr_log_hold(TR_HOLD_BYTES) : 0;
 }
 
 void tr_end_started(const char *run_id, long long attempt) {
@@ -186,6 +187,8 @@ int tr_end_finish(int code) {
   E.finished = 1;
   double elapsed = mono_now() - E.started_mono;
   if (tr_log_is_json()) end_event(code, elapsed);
+  tr_log_release(code != 0);
+  tr_logtail_free();
   free_held();
   free(E.run_id);
   E.run_id = NULL;
