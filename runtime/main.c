@@ -42,6 +42,7 @@ typedef struct {
   char **runs;             /* `runs ...`: the subcommand's arguments */
   int nruns;
   int hold;                /* --log-on-failure */
+  const char *metrics_file;  /* --metrics-file */
 } options;
 
 static int usage_error(const char *fmt, const char *what) {
@@ -105,6 +106,11 @@ static int parse(int argc, char **argv, options *o) {
     if (strcmp(a, "--fresh") == 0) { o->durable.fresh = 1; continue; }
     if (strcmp(a, "--retry-failed") == 0) { o->durable.retry_failed = 1; continue; }
     if (strcmp(a, "--log-on-failure") == 0) { o->hold = 1; continue; }
+    if ((v = option_value(argc, argv, &i, "--metrics-file", &bad))) {
+      if (!*v) return usage_error("%s", "--metrics-file needs a PATH");
+      o->metrics_file = v;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
     if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
       if (!*v) return usage_error("%s", "--state-dir needs a directory");
@@ -189,7 +195,8 @@ static int parse(int argc, char **argv, options *o) {
   return -1;
 }
 
-/* The runbook's name: the script's file name, or "-e" for code given on the command line. */
+/* The runbook's name in --metrics-file's labels: the script's file name, or "-e" for code given
+ * on the command line. */
 static const char *runbook_label(const options *o) {
   if (!o->script) return "-e";
   const char *slash = strrchr(o->script, '/');
@@ -311,7 +318,7 @@ int main(int argc, char **argv) {
   if (o.check) return check_only(&o, argv[0]);
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   /* Before anything is logged: --log-on-failure holds the log from the first line. */
-  tr_end_opts end = { runbook_label(&o), o.hold };
+  tr_end_opts end = { runbook_label(&o), o.metrics_file, o.hold };
   if (tr_end_configure(&end) != 0) {
     fputs("taskrun: out of memory\n", stderr);
     return TR_EXIT_ERROR;

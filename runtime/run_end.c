@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "log.h"
 #include "logtail.h"
+#include "metrics.h"
 #include "output.h"
 #include "run.h"
 #include "stackcheck.h"
@@ -30,12 +31,18 @@ typedef struct {
 
 static struct {
   tr_end_opts o;
-  double started_mono;
+  double started_wall, started_mono;
   char *run_id;
   long long attempt;
   int finished;
   held_report end;
 } E;
+
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static double mono_now(void) {
   struct timespec ts;
@@ -45,8 +52,10 @@ static double mono_now(void) {
 
 int tr_end_configure(const tr_end_opts *o) {
   E.o = *o;
+  E.started_wall = wall_now();
   E.started_mono = mono_now();
   E.attempt = 1;
+  if (o->metrics_file) tr_metrics_enable();
   return o->hold ? tr_log_hold(TR_HOLD_BYTES) : 0;
 }
 
@@ -175,6 +184,14 @@ static void end_event(int code, double elapsed) {
   tr_log_event(failed ? TR_LOG_ERROR : TR_LOG_INFO, text, f, n, E.end.traceback);
 }
 
+static void write_metrics(int code, double ended, double elapsed) {
+  tr_metrics_run run = { E.o.runbook, ended, elapsed, code };
+  char err[300];
+  if (tr_metrics_write(E.o.metrics_file, &run, err, sizeof err) != 0)
+    tr_logf(TR_LOG_WARN, "--metrics-file %s: %s; the run's exit code is not changed by it",
+            E.o.metrics_file, err);
+}
+
 static void free_held(void) {
   free(E.end.msg);
   free(E.end.traceback);
@@ -186,9 +203,14 @@ int tr_end_finish(int code) {
   if (E.finished) return code;
   E.finished = 1;
   double elapsed = mono_now() - E.started_mono;
+  double ended = E.started_wall + elapsed;
   if (tr_log_is_json()) end_event(code, elapsed);
+  /* The held lines first: what follows (a metrics file that failed) is news even when the run
+   * went well, so it is written, not held. */
   tr_log_release(code != 0);
+  if (code != TR_EXIT_LOCKED && E.o.metrics_file) write_metrics(code, ended, elapsed);
   tr_logtail_free();
+  tr_metrics_free();
   free_held();
   free(E.run_id);
   E.run_id = NULL;

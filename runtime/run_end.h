@@ -1,6 +1,7 @@
 /* The run's end: how the error that ended it is reported (its message and where the runbook
  * raised it; the traceback only for an unexpected error, or at --log-level debug), the end
- * event of a JSON log, and what follows the exit code: --log-on-failure's held lines. */
+ * event of a JSON log, and what follows the exit code: --log-on-failure's held lines and
+ * --metrics-file. */
 #ifndef TR_RUN_END_H
 #define TR_RUN_END_H
 #include <lua.h>
@@ -10,12 +11,13 @@
 #define TR_HOLD_BYTES (1024 * 1024)
 
 typedef struct {
-  const char *runbook;        /* the script's file name, or "-e" */
+  const char *runbook;        /* the script's file name (the metrics' label), or "-e" */
+  const char *metrics_file;   /* --metrics-file PATH, or NULL */
   int hold;                   /* --log-on-failure */
 } tr_end_opts;
 
 /* At start-up, before anything is logged: notes when the run began, holds the log if the
- * options ask. Returns 0, or -1 out of memory. */
+ * options ask, starts the counters. Returns 0, or -1 out of memory. */
 int tr_end_configure(const tr_end_opts *o);
 
 /* The run begins (its locks are held). `run_id` (the --run-id or the journal's id, or NULL) and
@@ -39,8 +41,9 @@ void tr_end_report(const char *kind, const char *msg);
  * nobody joined): only its fields go into a JSON end event. */
 void tr_end_note_error(lua_State *L, int idx, const char *where);
 
-/* Once the exit code is final: the end event (JSON), the held log (shown when code is not 0).
- * Returns code: nothing here changes it. Runs once; later calls return code. */
+/* Once the exit code is final: the end event (JSON), the held log (shown when code is not 0),
+ * the metrics file (not for 75: a run that found its lock held ran nothing). Returns code:
+ * nothing here changes it. Runs once; later calls return code. */
 int tr_end_finish(int code);
 
 /* [-0, +0, m] Replaces os.exit in the runbook's state: it ends the run as main does (the journal,

@@ -257,12 +257,14 @@ local function finish(w, task, o, satisfied)
   if satisfied and (task.ok or not task.done) then
     event("info", string.format("%s: %s after %s", w.label, tostring(task.state), summary(w)),
       fields)
+    w.outcome = "succeeded"
     return task
   end
   event("warn", string.format("%s: ended %s after %s", w.label, state_words(task), summary(w)),
     fields)
-  if not o.raise then return task end
   local kind = task.status == "cancelled" and "cancelled" or "failed"
+  w.outcome = kind
+  if not o.raise then return task end
   local why = task.ok and "without meeting the until condition" or state_words(task)
   fail(kind, w, string.format("%s ended %s%s; %s", w.label, why,
     task.message and (": " .. clip(tostring(task.message), 500)) or "", summary(w)),
@@ -478,11 +480,27 @@ local function end_record(rec, ok, result, tasks)
   return result
 end
 
+-- --metrics-file's taskrun_waits_total: how each wait ended, by its task's provider. `err` is
+-- the error the wait raised; a wait that neither returned nor raised was stopped from outside
+-- (a signal, --timeout, wait_all's fail_fast): "interrupted".
+local counting, count = core.counting, core.count
+
+local function count_wait(w, err)
+  local outcome = w.outcome or "interrupted"
+  if err ~= nil then
+    outcome = type(err) == "table" and type(err.kind) == "string" and err.kind or "error"
+  end
+  local task = w.task
+  count("waits", type(task) == "table" and type(task.provider) == "string" and task.provider
+    or "unknown", outcome)
+end
+
 -- Ends a wait's presence in the interrupt message and the status block (a to-be-closed guard
--- { w = w }: one table per wait, with this metatable shared).
-local Guard = { __close = function(guard)
+-- { w = w }: one table per wait, with this metatable shared), and counts how it ended.
+local Guard = { __close = function(guard, err)
   active[guard.w] = nil
   status.remove(guard.w)
+  if counting then count_wait(guard.w, err) end
 end }
 
 -- `seed`: the jitter's; each target of wait_all/wait_any gets its own, or they would all
