@@ -15,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "ping.h"
 #include "run.h"
 #include "run_end.h"
 #include "runs_cmd.h"
@@ -43,7 +44,13 @@ typedef struct {
   int nruns;
   int hold;                /* --log-on-failure */
   const char *metrics_file;  /* --metrics-file */
+  const char *ping_url;    /* --ping */
+  double ping_timeout;     /* TASKRUN_PING_TIMEOUT, seconds */
 } options;
+
+/* How long one ping may take, retries included, unless TASKRUN_PING_TIMEOUT says otherwise: a
+ * dead endpoint delays a cron job by this much at the start and at the end, at most. */
+#define PING_TIMEOUT 10.0
 
 static int usage_error(const char *fmt, const char *what) {
   fprintf(stderr, "taskrun: ");
@@ -111,6 +118,12 @@ static int parse(int argc, char **argv, options *o) {
       o->metrics_file = v;
       continue;
     }
+    if ((v = option_value(argc, argv, &i, "--ping", &bad))) {
+      char why[200];
+      if (tr_ping_check(v, why, sizeof why) != 0) return usage_error("%s", why);
+      o->ping_url = v;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
     if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
       if (!*v) return usage_error("%s", "--state-dir needs a directory");
@@ -174,6 +187,11 @@ static int parse(int argc, char **argv, options *o) {
     return usage_error("unknown option %s", a);
   }
   tr_log_configure((tr_log_level)level, json, quiet);
+  o->ping_timeout = PING_TIMEOUT;
+  const char *pt = getenv("TASKRUN_PING_TIMEOUT");
+  if (o->ping_url && pt && *pt &&
+      (tr_duration_parse(pt, &o->ping_timeout) != 0 || !(o->ping_timeout > 0)))
+    return usage_error("bad TASKRUN_PING_TIMEOUT \"%s\": give a duration like 5s or 30s", pt);
   if (!o->sim && (o->sim_opts.scenario || o->sim_opts.speed || o->sim_opts.token_ttl))
     return usage_error("%s", "--sim-scenario, --sim-speed and --sim-token-ttl need --sim");
   if (o->check) return -1;
@@ -195,8 +213,8 @@ static int parse(int argc, char **argv, options *o) {
   return -1;
 }
 
-/* The runbook's name in --metrics-file's labels: the script's file name, or "-e" for code given
- * on the command line. */
+/* The runbook's name in --metrics-file's labels and --ping's body: the script's file name, or
+ * "-e" for code given on the command line. */
 static const char *runbook_label(const options *o) {
   if (!o->script) return "-e";
   const char *slash = strrchr(o->script, '/');
@@ -318,7 +336,7 @@ int main(int argc, char **argv) {
   if (o.check) return check_only(&o, argv[0]);
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   /* Before anything is logged: --log-on-failure holds the log from the first line. */
-  tr_end_opts end = { runbook_label(&o), o.metrics_file, o.hold };
+  tr_end_opts end = { runbook_label(&o), o.metrics_file, o.ping_url, o.ping_timeout, o.hold };
   if (tr_end_configure(&end) != 0) {
     fputs("taskrun: out of memory\n", stderr);
     return TR_EXIT_ERROR;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "durable.h"
@@ -16,6 +17,7 @@
 #include "logtail.h"
 #include "metrics.h"
 #include "output.h"
+#include "ping.h"
 #include "run.h"
 #include "stackcheck.h"
 
@@ -32,6 +34,7 @@ typedef struct {
 static struct {
   tr_end_opts o;
   double started_wall, started_mono;
+  char rid[37];            /* --ping's run id: a UUID, as healthchecks.io requires */
   char *run_id;
   long long attempt;
   int finished;
@@ -50,19 +53,51 @@ static double mono_now(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A random (version 4) UUID. */
+static void make_uuid(char out[37]) {
+  unsigned char b[16] = { 0 };
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+    /* No randomness: the time still tells two runs apart. */
+    double t = wall_now() * 1e6;
+    memcpy(b, &t, sizeof t);
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+           b[13], b[14], b[15]);
+}
+
 int tr_end_configure(const tr_end_opts *o) {
   E.o = *o;
   E.started_wall = wall_now();
   E.started_mono = mono_now();
   E.attempt = 1;
+  make_uuid(E.rid);
   if (o->metrics_file) tr_metrics_enable();
-  return o->hold ? tr_log_hold(TR_HOLD_BYTES) : 0;
+  if (o->ping_url) tr_ping_secret(o->ping_url);
+  if (o->hold) return tr_log_hold(TR_HOLD_BYTES);
+  return o->ping_url ? tr_logtail_init(TR_PING_BODY) : 0;
+}
+
+/* "run 12 (attempt 2) of restore.lua": the run, for a ping's body. */
+static void run_words(char *buf, size_t n) {
+  if (E.run_id)
+    snprintf(buf, n, "run %.100s (attempt %lld) of %.200s", E.run_id, E.attempt, E.o.runbook);
+  else
+    snprintf(buf, n, "a run of %.200s", E.o.runbook);
 }
 
 void tr_end_started(const char *run_id, long long attempt) {
   free(E.run_id);
   E.run_id = run_id ? strdup(run_id) : NULL;
   E.attempt = attempt;
+  if (!E.o.ping_url) return;
+  char body[400];
+  run_words(body, sizeof body);
+  size_t len = strlen(body);
+  snprintf(body + len, sizeof body - len, " started\n");
+  tr_ping_send(E.o.ping_url, "/start", E.rid, body, strlen(body), E.o.ping_timeout);
 }
 
 /* ---- reports ---- */
@@ -184,6 +219,28 @@ static void end_event(int code, double elapsed) {
   tr_log_event(failed ? TR_LOG_ERROR : TR_LOG_INFO, text, f, n, E.end.traceback);
 }
 
+/* The last ping: success, or the exit code with the tail of the log as its body. */
+static void last_ping(int code, double elapsed) {
+  char suffix[16] = "";
+  char words[400];
+  size_t len = 0;
+  unsigned long long dropped = 0;
+  char *body = NULL;
+  if (code != 0) {
+    snprintf(suffix, sizeof suffix, "/%d", code);
+    body = tr_logtail_text(TR_PING_BODY, &len, &dropped);
+  }
+  if (!body) {
+    run_words(words, sizeof words);
+    len = strlen(words);
+    snprintf(words + len, sizeof words - len, " %s with exit %d after %.1fs\n",
+             code ? "failed" : "finished", code, elapsed);
+    len = strlen(words);
+  }
+  tr_ping_send(E.o.ping_url, suffix, E.rid, body ? body : words, len, E.o.ping_timeout);
+  free(body);
+}
+
 static void write_metrics(int code, double ended, double elapsed) {
   tr_metrics_run run = { E.o.runbook, ended, elapsed, code };
   char err[300];
@@ -205,10 +262,13 @@ int tr_end_finish(int code) {
   double elapsed = mono_now() - E.started_mono;
   double ended = E.started_wall + elapsed;
   if (tr_log_is_json()) end_event(code, elapsed);
-  /* The held lines first: what follows (a metrics file that failed) is news even when the run
-   * went well, so it is written, not held. */
+  /* The held lines first: what follows (a metrics file or a ping that failed) is news even
+   * when the run went well, so it is written, not held. */
   tr_log_release(code != 0);
-  if (code != TR_EXIT_LOCKED && E.o.metrics_file) write_metrics(code, ended, elapsed);
+  if (code != TR_EXIT_LOCKED) {
+    if (E.o.metrics_file) write_metrics(code, ended, elapsed);
+    if (E.o.ping_url) last_ping(code, elapsed);
+  }
   tr_logtail_free();
   tr_metrics_free();
   free_held();
