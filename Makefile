@@ -178,7 +178,7 @@ demo: all
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
 	  sqlite3 libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev \
-	  python3-requests curl jq man-db lua-check
+	  python3-requests curl jq man-db lua-check python3-yaml systemd
 
 # The definitions go to share/taskrun/types, where `taskrun init` finds them from bin/.
 install: all

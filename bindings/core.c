@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sched.h"
 #include "secrets.h"
 #include "stackcheck.h"
@@ -242,13 +243,23 @@ static int l_status_show(lua_State *L) {
   return 0;
 }
 
+/* taskrun._core.count(what, provider, outcome): [-3, +0, e] one more wait ended ("waits") or
+ * request answered ("requests") for --metrics-file; nothing when it is not given (the stdlib
+ * asks core.counting first, so a run without it pays nothing per request). */
+static int l_count(lua_State *L) {
+  const char *what = luaL_checkstring(L, 1);
+  tr_metrics_count(strcmp(what, "waits") == 0 ? TR_METRIC_WAITS : TR_METRIC_REQUESTS,
+                   luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+  return 0;
+}
+
 int luaopen_taskrun_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "sleep", l_sleep }, { "yield", l_yield }, { "now", l_now }, { "spawn", l_spawn },
     { "duration", l_duration }, { "error", tr_error_new_lua }, { "secret", l_secret },
     { "uuid", l_uuid }, { "on_interrupt", l_on_interrupt }, { "isatty", l_isatty },
     { "term_size", l_term_size }, { "status", l_status }, { "status_hide", l_status_hide },
-    { "status_show", l_status_show }, { NULL, NULL }
+    { "status_show", l_status_show }, { "count", l_count }, { NULL, NULL }
   };
   static const luaL_Reg log_funcs[] = {
     { "debug", l_debug }, { "info", l_info }, { "warn", l_warn }, { "error", l_error },
@@ -269,5 +280,7 @@ int luaopen_taskrun_core(lua_State *L) {
   lua_setfield(L, -2, "status_live");
   lua_pushboolean(L, tr_log_color());
   lua_setfield(L, -2, "color");
+  lua_pushboolean(L, tr_metrics_on());
+  lua_setfield(L, -2, "counting");
   return 1;
 }

@@ -3,7 +3,6 @@
 #include "durable.h"
 
 #include <errno.h>
-#include <lauxlib.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +17,7 @@
 #include "hash.h"
 #include "log.h"
 #include "run.h"
+#include "run_end.h"
 #include "signals.h"
 
 static struct {
@@ -127,7 +127,7 @@ static int report(int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  tr_log_report(msg, NULL);
+  tr_end_report(code == TR_EXIT_USAGE ? "usage" : NULL, msg);
   return code;
 }
 
@@ -232,25 +232,7 @@ done:
   return code;
 }
 
-/* os.exit(code) ends the run by itself: record that end before the process goes. */
-static int os_exit(lua_State *L) {
-  int code = lua_isnoneornil(L, 1) ? 0 : lua_isboolean(L, 1) ? !lua_toboolean(L, 1)
-             : (int)luaL_optinteger(L, 1, 0);
-  tr_durable_end(code, 0);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 0);
-  return 0;
-}
-
 void tr_durable_push_run(lua_State *L) {
-  if (d.run.id) {
-    lua_getglobal(L, "os");
-    lua_getfield(L, -1, "exit");
-    lua_pushcclosure(L, os_exit, 1);
-    lua_setfield(L, -2, "exit");
-    lua_pop(L, 1);
-  }
   lua_getglobal(L, "taskrun");
   lua_createtable(L, 0, 3);
   if (d.run_id) lua_pushstring(L, d.run_id);
@@ -263,6 +245,10 @@ void tr_durable_push_run(lua_State *L) {
   lua_setfield(L, -2, "attempt");
   lua_setfield(L, -2, "run");
   lua_pop(L, 1);
+}
+
+const char *tr_durable_run_id(void) {
+  return d.run_id ? d.run_id : d.run.id;
 }
 
 void tr_durable_mark_in_doubt(void) {

@@ -46,6 +46,10 @@ void tr_durable_push_run(lua_State *L);
  * (and *run_id NULL) when the run is not journaled. */
 tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id);
 
+/* The run's id as taskrun.run.id gives it (the --run-id, else the journal's id), or NULL; valid
+ * until tr_durable_end. */
+const char *tr_durable_run_id(void);
+
 /* Notes that a provider call of this run is in doubt (sent, its answer lost): a run that then
  * fails ends "in-doubt", resumable, so that running it again reconciles the call. */
 void tr_durable_mark_in_doubt(void);

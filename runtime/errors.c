@@ -3,9 +3,11 @@
 
 #include <lauxlib.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "stackcheck.h"
+#include "stdlib_embed.h"
 
 /* [-0, +1 or +0] Pushes t[key] read raw and returns 1 when it is a string; else pushes nothing
  * and returns 0. */
@@ -145,4 +147,42 @@ int tr_error_new_lua(lua_State *L) {
   luaL_setmetatable(L, TR_ERROR_MT);
   TR_STACK_END(L, 0, 1);
   return 1;
+}
+
+int tr_error_expected(lua_State *L, int idx) {
+  static const char *const kinds[] = {
+    "transport", "http", "auth", "not_found", "decode", "failed", "cancelled", "timeout",
+    "usage", "in_doubt", NULL
+  };
+  TR_STACK_BEGIN(L);
+  int expected = 0;
+  if (lua_type(L, idx) == LUA_TTABLE && raw_string(L, lua_absindex(L, idx), "kind")) {
+    const char *kind = lua_tostring(L, -1);
+    for (int i = 0; kinds[i] && !expected; i++) expected = strcmp(kind, kinds[i]) == 0;
+    lua_pop(L, 1);
+  }
+  TR_STACK_END(L, 0, 0);
+  return expected;
+}
+
+/* Whether a chunk is one of the stdlib's: compared with the embedded list itself, so that a
+ * runbook of the user's that happens to sit in a folder named stdlib/ still counts as theirs. */
+static int stdlib_chunk(const char *source) {
+  for (const tr_embedded_module *m = tr_stdlib_modules; m->name; m++)
+    if (strcmp(source, m->chunkname) == 0) return 1;
+  return 0;
+}
+
+int tr_error_where(lua_State *co, char *buf, size_t n) {
+  lua_Debug ar;
+  for (int level = 0; lua_getstack(co, level, &ar); level++) {
+    if (!lua_getinfo(co, "Sl", &ar) || ar.currentline <= 0 || stdlib_chunk(ar.source))
+      continue;
+    /* "@file" and "=name" name the chunk themselves; short_src is cut at 60 bytes. A string
+     * chunk (load("...")) has only short_src: [string "..."]. */
+    const char *name = ar.source[0] == '@' || ar.source[0] == '=' ? ar.source + 1 : ar.short_src;
+    snprintf(buf, n, "%s:%d", name, ar.currentline);
+    return 0;
+  }
+  return -1;
 }

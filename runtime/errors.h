@@ -26,4 +26,15 @@ int tr_error_exit_code(lua_State *L, int idx);
  * is pushed above the arguments. */
 int tr_error_new_lua(lua_State *L);
 
+/* [-0, +0] Whether the error value at idx is an expected failure: a table whose `kind`, read
+ * raw, is one of the kinds taskrun raises (transport, http, auth, not_found, decode, failed,
+ * cancelled, timeout, usage, in_doubt). Its report needs no traceback: its message says it. */
+int tr_error_expected(lua_State *L, int idx);
+
+/* [-0, +0] Where the runbook was when `co` raised: "file:line" of the innermost frame of co's
+ * stack that runs the runbook's code (not a C function, not taskrun's embedded stdlib), written
+ * to buf. Returns 0, or -1 when no frame is the runbook's (a tail call replaced it). co may be
+ * a coroutine that died of the error: its stack is still there. */
+int tr_error_where(lua_State *co, char *buf, size_t n);
+
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "logtail.h"
 #include "secrets.h"
 #include "status.h"
 
@@ -20,7 +21,8 @@ static struct {
   tr_log_level min;
   int json, quiet;
   int reports_off;
-} lg = { TR_LOG_INFO, 0, 0, 0 };
+  int hold;          /* --log-on-failure: lines go to the tail (logtail.c), not to stderr */
+} lg = { TR_LOG_INFO, 0, 0, 0, 0 };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -165,9 +167,10 @@ static void format_line(tr_buf *b, tr_log_level level, const char *msg, const tr
   }
 }
 
-static void format_report(tr_buf *b, const char *msg, const char *traceback) {
+static void format_report(tr_buf *b, const char *msg, const char *where, const char *traceback,
+                          const tr_log_field *f, size_t nf) {
   if (lg.json) {
-    format_line(b, TR_LOG_ERROR, msg, NULL, 0, traceback);
+    format_line(b, TR_LOG_ERROR, msg, f, nf, traceback);
     return;
   }
   /* Plain "taskrun: ..." like other Unix tools: this is what lands in a cron mail. A message of
@@ -175,24 +178,72 @@ static void format_report(tr_buf *b, const char *msg, const char *traceback) {
   tr_buf_puts(b, "taskrun: ");
   put_text(b, msg, TR_TEXT_BLOCK);
   tr_buf_puts(b, "\n");
+  if (where) {
+    tr_buf_puts(b, "\tat ");
+    put_text(b, where, TR_TEXT_LINE);
+    tr_buf_puts(b, "\n");
+  }
   if (traceback) {
     put_text(b, traceback, TR_TEXT_BLOCK);
     tr_buf_puts(b, "\n");
   }
 }
 
-/* Writes the line redacted, in one write, with the live status block out of its way. */
+/* Writes redacted text to stderr, in one write, with the live status block out of its way. */
+static void write_stderr(const char *s, size_t len) {
+  tr_status_hide();
+  fwrite(s, 1, len, stderr);
+  tr_status_show();
+  fflush(stderr);
+}
+
+/* Writes the line redacted: to stderr, or only to the tail while --log-on-failure holds it. */
 static void emit(tr_buf *b) {
   if (!b->p) return;
   size_t len = 0;
   char *safe = tr_redact(b->p, b->n, &len);
   free(b->p);
   if (!safe) return;
-  tr_status_hide();
-  fwrite(safe, 1, len, stderr);
-  tr_status_show();
-  fflush(stderr);
+  if (!tr_log_capture(safe, len)) write_stderr(safe, len);
   free(safe);
+}
+
+int tr_log_capture(const char *s, size_t len) {
+  tr_logtail_add(s, len);
+  return lg.hold;
+}
+
+int tr_log_hold(size_t bytes) {
+  if (tr_logtail_init(bytes) != 0) return -1;
+  lg.hold = 1;
+  return 0;
+}
+
+int tr_log_is_holding(void) { return lg.hold; }
+
+void tr_log_release(int show) {
+  if (!lg.hold) return;
+  lg.hold = 0;
+  if (!show) return;
+  size_t len;
+  unsigned long long dropped;
+  char *text = tr_logtail_text(0, &len, &dropped);
+  if (dropped) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "--log-on-failure kept the last %zu KiB of the log: %llu earlier "
+             "line%s dropped", tr_logtail_cap() / 1024, dropped, dropped == 1 ? " was" : "s were");
+    tr_buf b = { 0 };
+    format_line(&b, TR_LOG_WARN, msg, NULL, 0, NULL);
+    if (b.p) write_stderr(b.p, b.n);
+    free(b.p);
+  }
+  /* Redacted again: a secret registered after a line was held (a token obtained later) is
+   * masked in it too. */
+  size_t n = 0;
+  char *safe = text ? tr_redact(text, len, &n) : NULL;
+  if (safe) write_stderr(safe, n);
+  free(safe);
+  free(text);
 }
 
 void tr_log(tr_log_level level, const char *msg, const tr_log_field *fields, size_t nfields) {
@@ -213,9 +264,21 @@ void tr_logf(tr_log_level level, const char *fmt, ...) {
 }
 
 void tr_log_report(const char *msg, const char *traceback) {
+  tr_log_report_at(msg, NULL, traceback, NULL, 0);
+}
+
+void tr_log_report_at(const char *msg, const char *where, const char *traceback,
+                      const tr_log_field *fields, size_t nfields) {
   if (lg.reports_off) return;
   tr_buf b = { 0 };
-  format_report(&b, msg, traceback);
+  format_report(&b, msg, where, traceback, fields, nfields);
+  emit(&b);
+}
+
+void tr_log_event(tr_log_level level, const char *msg, const tr_log_field *fields,
+                  size_t nfields, const char *traceback) {
+  tr_buf b = { 0 };
+  format_line(&b, level, msg, fields, nfields, traceback);
   emit(&b);
 }
 
@@ -224,7 +287,7 @@ void tr_log_reports_off(int off) { lg.reports_off = off; }
 char *tr_log_format(int report, tr_log_level level, const char *msg, const tr_log_field *fields,
                     size_t nfields, const char *traceback, size_t *outlen) {
   tr_buf b = { 0 };
-  if (report) format_report(&b, msg, traceback);
+  if (report) format_report(&b, msg, NULL, traceback, NULL, 0);
   else format_line(&b, level, msg, fields, nfields, traceback);
   if (!b.p) return NULL;
   char *safe = tr_redact(b.p, b.n, outlen);

@@ -26,6 +26,26 @@ void tr_logf(tr_log_level level, const char *fmt, ...) __attribute__((format(pri
 
 /* An error report: shown even with --quiet; the traceback follows on its own lines in text. */
 void tr_log_report(const char *msg, const char *traceback);
+/* The same, with where in the runbook it was raised ("file:line", or NULL: on a line of its own
+ * in text, before the traceback) and, in JSON only, the fields besides msg and traceback. */
+void tr_log_report_at(const char *msg, const char *where, const char *traceback,
+                      const tr_log_field *fields, size_t nfields);
+/* A line at `level` whatever the level and --quiet say, with its traceback (or NULL): the
+ * run's end event (run_end.c) decides for itself when it is written. */
+void tr_log_event(tr_log_level level, const char *msg, const tr_log_field *fields,
+                  size_t nfields, const char *traceback);
+
+/* --log-on-failure: from now on every line, and every write of the runbook's to stderr, is held
+ * in memory (the last `bytes` of them) instead of written. Returns 0, or -1 out of memory. */
+int tr_log_hold(size_t bytes);
+int tr_log_is_holding(void);
+/* The end of the hold: what was held is written to stderr when `show` (the run failed), after a
+ * line saying how many earlier lines the bound dropped, if any; else it is dropped. Lines are
+ * written as they come from then on. */
+void tr_log_release(int show);
+/* Text (redacted) on its way to stderr, from the logger or the runbook's own writes: kept in the
+ * tail when one is kept (logtail.h). Returns 1 when it is held and must not be written. */
+int tr_log_capture(const char *s, size_t len);
 /* Reports off (1) or on again (0): once stdout is gone the run ends, and what fails because of
  * it is not news (see output.c). */
 void tr_log_reports_off(int off);

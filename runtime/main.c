@@ -17,7 +17,9 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "ping.h"
 #include "run.h"
+#include "run_end.h"
 #include "runs_cmd.h"
 #include "secrets.h"
 #include "signals.h"
@@ -44,7 +46,15 @@ typedef struct {
   int nruns;
   char **init;             /* `init ...`: the subcommand's arguments */
   int ninit;
+  int hold;                /* --log-on-failure */
+  const char *metrics_file;  /* --metrics-file */
+  const char *ping_url;    /* --ping */
+  double ping_timeout;     /* TASKRUN_PING_TIMEOUT, seconds */
 } options;
+
+/* How long one ping may take, retries included, unless TASKRUN_PING_TIMEOUT says otherwise: a
+ * dead endpoint delays a cron job by this much at the start and at the end, at most. */
+#define PING_TIMEOUT 10.0
 
 static int usage_error(const char *fmt, const char *what) {
   fprintf(stderr, "taskrun: ");
@@ -106,6 +116,18 @@ static int parse(int argc, char **argv, options *o) {
     if (strcmp(a, "--no-journal") == 0) { o->durable.no_journal = 1; continue; }
     if (strcmp(a, "--fresh") == 0) { o->durable.fresh = 1; continue; }
     if (strcmp(a, "--retry-failed") == 0) { o->durable.retry_failed = 1; continue; }
+    if (strcmp(a, "--log-on-failure") == 0) { o->hold = 1; continue; }
+    if ((v = option_value(argc, argv, &i, "--metrics-file", &bad))) {
+      if (!*v) return usage_error("%s", "--metrics-file needs a PATH");
+      o->metrics_file = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--ping", &bad))) {
+      char why[200];
+      if (tr_ping_check(v, why, sizeof why) != 0) return usage_error("%s", why);
+      o->ping_url = v;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--check", &bad))) { o->check = v; continue; }
     if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
       if (!*v) return usage_error("%s", "--state-dir needs a directory");
@@ -169,6 +191,11 @@ static int parse(int argc, char **argv, options *o) {
     return usage_error("unknown option %s", a);
   }
   tr_log_configure((tr_log_level)level, json, quiet);
+  o->ping_timeout = PING_TIMEOUT;
+  const char *pt = getenv("TASKRUN_PING_TIMEOUT");
+  if (o->ping_url && pt && *pt &&
+      (tr_duration_parse(pt, &o->ping_timeout) != 0 || !(o->ping_timeout > 0)))
+    return usage_error("bad TASKRUN_PING_TIMEOUT \"%s\": give a duration like 5s or 30s", pt);
   if (!o->sim && (o->sim_opts.scenario || o->sim_opts.speed || o->sim_opts.token_ttl))
     return usage_error("%s", "--sim-scenario, --sim-speed and --sim-token-ttl need --sim");
   if (o->check) return -1;
@@ -195,6 +222,14 @@ static int parse(int argc, char **argv, options *o) {
   return -1;
 }
 
+/* The runbook's name in --metrics-file's labels and --ping's body: the script's file name, or
+ * "-e" for code given on the command line. */
+static const char *runbook_label(const options *o) {
+  if (!o->script) return "-e";
+  const char *slash = strrchr(o->script, '/');
+  return slash && slash[1] ? slash + 1 : o->script;
+}
+
 /* Thousands of concurrent requests need thousands of descriptors: take what we may. */
 static void raise_fd_limit(void) {
   struct rlimit rl;
@@ -209,7 +244,7 @@ static int load_runbook(lua_State *L, const options *o) {
   int status = o->code ? luaL_loadbuffer(L, o->code, strlen(o->code), "=(command line)")
                        : luaL_loadfile(L, o->script);
   if (status == LUA_OK) return -1;
-  tr_log_report(lua_tostring(L, -1), NULL);
+  tr_end_report(status == LUA_ERRFILE ? "usage" : NULL, lua_tostring(L, -1));
   return status == LUA_ERRFILE ? TR_EXIT_USAGE : TR_EXIT_ERROR;
 }
 
@@ -240,10 +275,11 @@ static int precheck(lua_State *L, const options *o) {
     TR_STACK_END(L, 0, 0);
     return -1;
   }
-  int err = lua_gettop(L);   /* tr_error_text wants an absolute index */
+  int err = lua_gettop(L);
   int code = tr_error_exit_code(L, err);
-  tr_log_report(tr_error_text(L, err), NULL);
-  lua_pop(L, 2);
+  /* Its message names each file:line itself. */
+  tr_end_report_error(L, err, NULL, NULL, NULL, 1);
+  lua_pop(L, 1);
   TR_STACK_END(L, 0, 0);
   return code;
 }
@@ -308,10 +344,11 @@ static int check_only(const options *o, const char *argv0) {
   return code;
 }
 
-/* [-0, +0] Lua, under lua_pcall: sets taskrun.run. */
+/* [-0, +0] Lua, under lua_pcall: sets taskrun.run, and os.exit to end the run as main does. */
 static int push_run_protected(lua_State *L) {
   TR_STACK_BEGIN(L);
   tr_durable_push_run(L);
+  tr_end_install(L);
   TR_STACK_END(L, 0, 0);
   return 0;
 }
@@ -350,22 +387,29 @@ int main(int argc, char **argv) {
     fprintf(stderr, "taskrun: %s (see taskrun --help)\n", msg);
     return tr_output_finish(TR_EXIT_USAGE);
   }
+  /* Before anything is logged: --log-on-failure holds the log from the first line. */
+  tr_end_opts end = { runbook_label(&o), o.metrics_file, o.ping_url, o.ping_timeout, o.hold };
+  if (tr_end_configure(&end) != 0) {
+    fputs("taskrun: out of memory\n", stderr);
+    return TR_EXIT_ERROR;
+  }
   raise_fd_limit();
   if (tr_loop_init() != 0) {
     perror("taskrun: cannot set up the event loop");
-    return TR_EXIT_ERROR;
+    return tr_end_finish(TR_EXIT_ERROR);
   }
   tr_signals_install();
   /* Before the simulator: a run whose key or lock is held starts nothing at all. */
   if ((code = tr_durable_begin(&o.durable, o.script, o.args, o.nargs)) >= 0) {
     tr_loop_close();
-    return tr_output_finish(code);
+    return tr_end_finish(tr_output_finish(code));
   }
+  tr_end_started(tr_durable_run_id(), tr_durable_attempt());
   tr_sim_child sim = { 0 };
   if (o.sim && (code = tr_sim_start(&sim, argv[0], &o.sim_opts)) != 0) {
     tr_durable_end(code, 0);
     tr_loop_close();
-    return code;
+    return tr_end_finish(code);
   }
   /* Every credential is known before the runbook runs (--sim's tokens included), so a token is
    * redacted even from output written before its first use. */
@@ -378,6 +422,7 @@ int main(int argc, char **argv) {
   tr_hostq_close();
   tr_loop_close();
   code = tr_output_finish(code);
+  code = tr_end_finish(code);
   tr_log_free_secrets();
   return code;
 }

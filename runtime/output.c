@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "run.h"
+#include "run_end.h"
 #include "secrets.h"
 #include "stackcheck.h"
 #include "status.h"
@@ -52,6 +53,11 @@ int tr_output_write(FILE *f, const char *s, size_t len, int flush) {
     int failed = 0;
     safe = tr_redact_changed(s, len, &n, &failed);
     if (failed) return ENOMEM;   /* better nothing than the secret */
+  }
+  /* --log-on-failure holds what goes to stderr with the log lines, in order. */
+  if (f == stderr && tr_log_capture(safe ? safe : s, n)) {
+    free(safe);
+    return 0;
   }
   if (out.tty < 0) out.tty = isatty(STDOUT_FILENO);
   /* The block lives at the bottom of stderr: it steps aside for stderr, and for a stdout that
@@ -215,7 +221,7 @@ int tr_output_finish(int code) {
   char msg[256];
   snprintf(msg, sizeof msg, "cannot write to stdout: %s", strerror(out.broken));
   tr_log_reports_off(0);
-  tr_log_report(msg, NULL);
+  tr_end_report(NULL, msg);
   return TR_EXIT_ERROR;
 }
 

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "run_end.h"
 #include "sched.h"
 #include "signals.h"
 #include "stackcheck.h"
@@ -30,21 +31,23 @@ typedef struct {
   int code;                /* the exit code, once decided; -1 before */
 } run_state;
 
-/* [-0, +0] Reports the main task's error; returns the exit code it maps to. */
+/* [-0, +0] Reports the main task's error: its message, where the runbook raised it, and its
+ * traceback when it is not an expected failure (run_end.h). Returns the exit code it maps to. */
 static int report_main_failure(lua_State *L) {
   TR_STACK_BEGIN(L);
-  const char *traceback;
-  tr_sched_push_main_error(L, &traceback);
+  const char *traceback, *where;
+  tr_sched_push_main_error(L, &traceback, &where);
   int err = lua_gettop(L);
   int code = tr_error_exit_code(L, err);
-  const char *text = tr_error_text(L, err);
-  /* A task's own traceback (re-raised by join) says more than where join was called. Raw: the
-   * error is the runbook's table, whose __index may raise. */
+  /* A task's own traceback and place (re-raised by join) say more than where join was called.
+   * Raw: the error is the runbook's table, whose __index may raise. */
   if (lua_type(L, err) == LUA_TTABLE) {
     lua_pushliteral(L, "traceback");
     if (lua_rawget(L, err) == LUA_TSTRING) traceback = lua_tostring(L, -1);
+    lua_pushliteral(L, "where");
+    if (lua_rawget(L, err) == LUA_TSTRING) where = lua_tostring(L, -1);
   }
-  tr_log_report(text, traceback);
+  tr_end_report_error(L, err, NULL, traceback, where, 1);
   lua_settop(L, err - 1);
   TR_STACK_END(L, 0, 0);
   return code;
@@ -113,7 +116,7 @@ static int run_loop(lua_State *L, run_state *rs) {
       decide(rs, 128 + sig);
       int n = tr_sched_cancel_all();
       cancelled(msg, sizeof msg, n);
-      tr_log_report(msg, NULL);
+      tr_end_report(NULL, msg);
       TR_STACK_END(L, rs->nargs + 1, 0);
       return 128 + sig;
     }
@@ -126,7 +129,7 @@ static int run_loop(lua_State *L, run_state *rs) {
       decide(rs, TR_EXIT_TIMEOUT);
       int n = tr_sched_cancel_all();
       cancelled(msg, sizeof msg, n);
-      tr_log_report(msg, NULL);
+      tr_end_report("timeout", msg);
       TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_TIMEOUT;
     }
@@ -143,7 +146,7 @@ static int run_loop(lua_State *L, run_state *rs) {
       int n = tr_sched_cancel_all();
       snprintf(msg, sizeof msg, "deadlock: %d task%s wait on each other and nothing else can "
                "wake them (a join cycle?)", n, n == 1 ? "" : "s");
-      tr_log_report(msg, NULL);
+      tr_end_report(NULL, msg);
       TR_STACK_END(L, rs->nargs + 1, 0);
       return TR_EXIT_ERROR;
     }
@@ -194,7 +197,7 @@ static int memory_limit(size_t *limit) {
   char msg[256];
   snprintf(msg, sizeof msg, "bad TASKRUN_MEMORY_LIMIT \"%.64s\": give a size in bytes, or with "
            "K, M or G (e.g. 512M)", v);
-  tr_log_report(msg, NULL);
+  tr_end_report("usage", msg);
   return -1;
 }
 
@@ -226,7 +229,7 @@ int tr_run_main(lua_State *L, int nargs, double timeout, const char *timeout_tex
       else
         snprintf(msg, sizeof msg, "internal error: %.400s",
                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
-      tr_log_report(msg, NULL);
+      tr_end_report(NULL, msg);
       rs.code = TR_EXIT_ERROR;
     }
     lua_pop(L, 1);

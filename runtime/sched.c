@@ -1,7 +1,8 @@
 /* Tasks: coroutines pinned in the registry, a FIFO ready queue, join and cancel.
  *
  * A task's handle is a full userdata (struct tr_task) whose user values are 1: its thread,
- * 2: its outcome, { n = N, results... } or { err = value, traceback = string }, and 3: the
+ * 2: its outcome, { n = N, results... } or { err = value, traceback = string, where = "file:line"
+ * of the runbook where it was raised, when a frame of the runbook's was on its stack }, and 3: the
  * userdata of its last wait op. While a task is unfinished, the registry table "live" maps its
  * address to its handle, so neither is collected while only the loop knows about it.
  *
@@ -19,6 +20,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "run_end.h"
 #include "stackcheck.h"
 #include "stop.h"
 
@@ -386,34 +388,29 @@ static void finish_ok(tr_task *t, int nres) {
   TR_STACK_END(L, 0, 0);
 }
 
-/* [-0, +0] Logs "task N failed: ..." with the traceback, from the outcome table at index
- * `outcome` of L. */
+/* [-0, +0] Logs "task N failed: ..." from the outcome table at index `outcome` of L: where it
+ * was raised, and its traceback unless its error is an expected one (run_end.h). */
 static void report_failure(tr_task *t, lua_State *L, int outcome) {
   TR_STACK_BEGIN(L);
   char head[64];
   lua_getfield(L, outcome, "err");
-  const char *msg = tr_error_text(L, -1);
   lua_getfield(L, outcome, "traceback");
+  lua_getfield(L, outcome, "where");
   snprintf(head, sizeof head, "task %d failed: ", t->id);
-  lua_pushstring(L, head);
-  lua_pushstring(L, msg);
-  lua_concat(L, 2);
-  tr_log_report(lua_tostring(L, -1), lua_tostring(L, -2));
-  lua_pop(L, 4);
+  tr_end_report_error(L, -3, head, lua_tostring(L, -2), lua_tostring(L, -1), 0);
+  lua_pop(L, 3);
   TR_STACK_END(L, 0, 0);
 }
 
-/* [-1, +0, m] Records a failed task's outcome (on the top of S.L) as not joined yet: under the
- * exit code of its error when it was reported, else under its handle, reported at the end if
- * nobody takes it before. */
+/* [-1, +0, m] Records a failed task's outcome (on the top of S.L) as not joined yet: the outcome
+ * itself when it was reported (its error decides the exit code, and fills the end event), else
+ * its handle, reported at the end if nobody takes it before. */
 static void note_unjoined(tr_task *t, int reported) {
   lua_State *L = S.L;
   TR_STACK_BEGIN(L);
   lua_getfield(L, LUA_REGISTRYINDEX, UNJOINED_KEY);
   if (reported) {
-    lua_getfield(L, -2, "err");
-    lua_pushinteger(L, tr_error_exit_code(L, -1));
-    lua_remove(L, -2);
+    lua_pushvalue(L, -2);
   } else {
     push_handle(L, t);
   }
@@ -429,9 +426,14 @@ static void finish_failed(tr_task *t) {
   lua_State *L = S.L;
   TR_STACK_BEGIN(L);
   t->finishing = 1;
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   luaL_traceback(L, t->co, NULL, 0);
   lua_setfield(L, -2, "traceback");
+  char where[512];
+  if (tr_error_where(t->co, where, sizeof where) == 0) {
+    lua_pushstring(L, where);
+    lua_setfield(L, -2, "where");
+  }
   /* The error moves to S.L, and a copy goes back into the slot it left on the thread, where
    * resetthread hands it to the <close> handlers. */
   lua_xmove(t->co, L, 1);
@@ -547,14 +549,16 @@ tr_task_state tr_sched_main_state(void) {
   return S.main ? S.main->state : TR_TASK_READY;
 }
 
-void tr_sched_push_main_error(lua_State *L, const char **traceback) {
+void tr_sched_push_main_error(lua_State *L, const char **traceback, const char **where) {
   TR_STACK_BEGIN(L);
   lua_getfield(L, LUA_REGISTRYINDEX, MAIN_KEY);
   lua_getiuservalue(L, -1, 2);
   lua_remove(L, -2);
   lua_getfield(L, -1, "traceback");
   *traceback = lua_tostring(L, -1);
-  lua_pop(L, 1);      /* the string stays alive in the outcome table */
+  lua_getfield(L, -2, "where");
+  *where = lua_tostring(L, -1);
+  lua_pop(L, 2);      /* the strings stay alive in the outcome table */
   lua_getfield(L, -1, "err");
   lua_remove(L, -2);
   TR_STACK_END(L, 0, 1);
@@ -568,15 +572,22 @@ int tr_sched_unjoined_exit_code(void) {
   for (lua_Integer i = 1; i <= S.failures; i++) {
     int type = lua_rawgeti(L, -1, i);
     int c = 0;
-    if (type == LUA_TNUMBER) {
-      c = (int)lua_tointeger(L, -1);
-    } else if (type == LUA_TUSERDATA) {
+    if (type == LUA_TUSERDATA) {
       tr_task *t = lua_touserdata(L, -1);
       lua_getiuservalue(L, -1, 2);
       report_failure(t, L, lua_gettop(L));
+      lua_replace(L, -2);
+      type = LUA_TTABLE;
+    }
+    if (type == LUA_TTABLE) {
       lua_getfield(L, -1, "err");
       c = tr_error_exit_code(L, -1);
-      lua_pop(L, 2);
+      if (!code) {
+        lua_getfield(L, -2, "where");
+        tr_end_note_error(L, -2, lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
     }
     if (!code) code = c;
     lua_pop(L, 1);
@@ -631,12 +642,19 @@ static int push_outcome(lua_State *L, tr_task *t) {
     return lua_error(L);
   }
   if (lua_type(L, -2) == LUA_TTABLE && lua_isstring(L, -1)) {
-    /* Raw: the error is the runbook's table, whose metamethods may raise. */
-    lua_pushliteral(L, "traceback");
-    if (lua_rawget(L, -3) == LUA_TNIL) {
-      lua_pushliteral(L, "traceback");
-      lua_pushvalue(L, -3);
-      lua_rawset(L, -5);
+    /* Raw: the error is the runbook's table, whose metamethods may raise. Where the task
+     * raised it goes with it too: the report names that line, not the join. */
+    lua_getfield(L, outcome, "where");
+    static const char *const keys[] = { "traceback", "where" };
+    for (int k = 0; k < 2; k++) {
+      if (lua_isnil(L, -2 + k)) continue;
+      lua_pushstring(L, keys[k]);
+      if (lua_rawget(L, -4) == LUA_TNIL) {
+        lua_pushstring(L, keys[k]);
+        lua_pushvalue(L, -4 + k);
+        lua_rawset(L, -6);
+      }
+      lua_pop(L, 1);
     }
     lua_pop(L, 1);
   }

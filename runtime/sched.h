@@ -67,15 +67,16 @@ int tr_sched_cancel_all(void);
 /* The main task's end: TR_TASK_DONE, TR_TASK_FAILED or TR_TASK_CANCELLED, or another state while
  * it runs. */
 tr_task_state tr_sched_main_state(void);
-/* [-0, +1] On the main task's failure: pushes its error value, and sets *traceback (may be
- * NULL; the string lives as long as the main task's outcome). */
-void tr_sched_push_main_error(lua_State *L, const char **traceback);
+/* [-0, +1] On the main task's failure: pushes its error value, and sets *traceback and *where
+ * (the runbook's "file:line" it was raised at); either may be NULL; the strings live as long as
+ * the main task's outcome. */
+void tr_sched_push_main_error(lua_State *L, const char **traceback, const char **where);
 /* Failed tasks (the main one aside) whose failure no join has taken yet. */
 int tr_sched_unjoined_failures(void);
 /* [-0, +0, m] At the end of a run whose main task succeeded: the exit code of the first failure
  * (in time) that nobody joined, by its kind (README: exit codes), or 0 when every failure was
- * joined. A failure not reported yet (its joiners were cancelled before they took it) is
- * reported now. */
+ * joined; that failure's error goes into the end event (tr_end_note_error). A failure not
+ * reported yet (its joiners were cancelled before they took it) is reported now. */
 int tr_sched_unjoined_exit_code(void);
 
 /* The current task's wait op, for the coroutine wrappers that must abandon it. */

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "run.h"
+#include "run_end.h"
 #include "signals.h"
 
 /* What --sim puts in a runbook's environment (taskrun-sim's defaults, sim/README.md): the
@@ -136,7 +137,7 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0, const tr_sim_opts *opts) 
     char msg[64];
     snprintf(msg, sizeof msg, "interrupted by %s while taskrun-sim started",
              got == SIGINT ? "SIGINT" : "SIGTERM");
-    tr_log_report(msg, NULL);
+    tr_end_report(NULL, msg);
     tr_sim_stop(sim);
     return 128 + got;
   }
@@ -145,7 +146,7 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0, const tr_sim_opts *opts) 
     char msg[PATH_MAX + 160];
     snprintf(msg, sizeof msg, "--sim: taskrun-sim refused --sim-scenario %s (run taskrun-sim "
              "--scenario %s to see why)", opts->scenario, opts->scenario);
-    tr_log_report(msg, NULL);
+    tr_end_report("usage", msg);
     sim->pid = 0;
     close(sim->out);
     tr_signals_watch_child(0);
@@ -153,7 +154,7 @@ int tr_sim_start(tr_sim_child *sim, const char *argv0, const tr_sim_opts *opts) 
     return TR_EXIT_USAGE;
   }
   if (got != 0) {
-    tr_log_report("--sim: taskrun-sim did not start (is it built? run make)", NULL);
+    tr_end_report(NULL, "--sim: taskrun-sim did not start (is it built? run make)");
     tr_sim_stop(sim);
     return TR_EXIT_ERROR;
   }

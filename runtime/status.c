@@ -23,6 +23,7 @@ static struct {
 int tr_status_live(void) {
   const char *term = getenv("TERM");
   return isatty(STDERR_FILENO) && !tr_log_is_json() && !tr_log_is_quiet() &&
+         !tr_log_is_holding() &&
          !(term && strcmp(term, "dumb") == 0);
 }
 

@@ -5,7 +5,8 @@
 #define TR_STATUS_H
 #include <stddef.h>
 
-/* Whether a block would show: stderr is a terminal (not TERM=dumb), text logs, no --quiet. */
+/* Whether a block would show: stderr is a terminal (not TERM=dumb), text logs, no --quiet, no
+ * --log-on-failure (a run that holds its log shows nothing while it runs). */
 int tr_status_live(void);
 
 /* The terminal's size: the window's, else LINES and COLUMNS, else 24x80. */

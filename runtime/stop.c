@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "log.h"
 #include "run.h"
+#include "run_end.h"
 #include "sched.h"
 #include "signals.h"
 #include "stackcheck.h"
@@ -52,8 +53,9 @@ static void stop_now(void) {
            "pcall loop in a table.sort comparator?) was not stopped cleanly: exited without "
            "running <close> handlers", sig == SIGINT ? "interrupted by SIGINT"
            : sig ? "interrupted by SIGTERM" : "--timeout ran out");
-  tr_log_report(msg, NULL);
-  tr_signals_exit_now(sig ? 128 + sig : TR_EXIT_TIMEOUT);
+  tr_end_report(NULL, msg);
+  int code = sig ? 128 + sig : TR_EXIT_TIMEOUT;
+  tr_signals_exit_now(tr_end_finish(code));
 }
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {

@@ -62,8 +62,8 @@ describe("taskrun.wait", function()
     for line in r.stderr:gmatch("[^\n]+") do
       local ev = cjson.decode(line)
       if ev.event == "poll" then
-        by_id[ev.id] = by_id[ev.id] or {}
-        table.insert(by_id[ev.id], ev.delay)
+        by_id[ev.task_id] = by_id[ev.task_id] or {}
+        table.insert(by_id[ev.task_id], ev.delay)
       end
     end
     local seqs = {}
@@ -282,6 +282,28 @@ describe("taskrun.wait_all and wait_any", function()
       { flags = { "--timeout", "30s" } })
     assert.are.equal(3, r.code)
     assert.matches("failed: target 2 of 2: bluexp task .* ended FAILED %(failed%): no space", r.stderr)
+  end)
+
+  it("with fail_fast = false, waits for every target and gives each one's final Task in "
+    .. "err.tasks, in order", function()
+    local out = ok(string.format([[
+      local good, bad, worse = %s, %s, %s
+      local targets = { bluexp.job(good.id), bluexp.job(bad.id), bluexp.job(worse.id),
+        function() error(taskrun.error("http", "no task to show")) end }
+      local ok, err = pcall(taskrun.wait_all, targets, with({ fail_fast = false }))
+      print(ok, err.kind, err.index, #err.tasks)
+      for i, t in ipairs(err.tasks) do
+        print(i, t and t.id == targets[i].id, t and t.state, t and t.status)
+      end
+      print(err.tasks[4])
+    ]], job:format('{ "PENDING", "PENDING", "PENDING", "COMPLETED" }'),
+        job:format('{ "PENDING", { state = "FAILED", error = "no space" } }'),
+        job:format('{ "PENDING", "PENDING", { state = "FAILED", error = "no quota" } }')),
+      { flags = { "--timeout", "30s" } })
+    -- target 4 raised first (no request): the error is its; every other target still ran on
+    assert.are.equal("false\thttp\t4\t4\n"
+      .. "1\ttrue\tCOMPLETED\tsucceeded\n2\ttrue\tFAILED\tfailed\n3\ttrue\tFAILED\tfailed\n"
+      .. "4\tfalse\tfalse\tfalse\nfalse\n", out)
   end)
 
   it("wait_any returns the first target done and its index", function()

@@ -144,12 +144,14 @@ end
 -- Starts build/taskrun-stub (tools/stub_server.c) on a free loopback port: the n-th connection
 -- gets the n-th of `responses` (raw bytes, written to temp files), the last one again after
 -- that. opts.fill adds that many bytes after each response; opts.hold keeps the connection open,
--- silent, after writing. Returns stub with .url and :stop().
+-- silent, after writing; opts.record names a directory where the n-th request is written to
+-- the file n, whole. Returns stub with .url and :stop().
 function H.start_stub(responses, opts)
   opts = opts or {}
   local argv = { "build/taskrun-stub", "--port", "0" }
   if opts.fill then argv[#argv + 1] = "--fill " .. math.tointeger(opts.fill) end
   if opts.hold then argv[#argv + 1] = "--hold" end
+  if opts.record then argv[#argv + 1] = "--record " .. quote(opts.record) end
   local files = {}
   for _, r in ipairs(responses) do
     files[#files + 1] = H.write_tmp(r)
@@ -158,13 +160,17 @@ function H.start_stub(responses, opts)
   local proc = spawn(table.concat(argv, " "))
   local url = proc:line()
   assert(url and url:match("^http://"), "taskrun-stub did not print its URL")
+  local stopped
   return {
     url = url,
+    -- Once: a spec may stop it itself and in a finally() too, which runs when an assertion
+    -- failed first (a stub left running would keep busted waiting for it at exit).
     stop = function()
+      if stopped then return stopped end
       proc:kill("TERM")
-      local r = proc:wait()
+      stopped = proc:wait()
       for _, f in ipairs(files) do os.remove(f) end
-      return r
+      return stopped
     end,
   }
 end

@@ -298,9 +298,9 @@ local function fetch(s)
     return s.token
   end
   local url, headers, body = token_request(s)
-  local res = http.request({ method = "POST", url = url, headers = headers, body = body,
-    timeout = s.client.timeout or TOKEN_TIMEOUT, max_inflight = s.client.max_inflight,
-    rate = s.client.rate })
+  local res = require("taskrun.provider").request(s.name, { method = "POST", url = url,
+    headers = headers, body = body, timeout = s.client.timeout or TOKEN_TIMEOUT,
+    max_inflight = s.client.max_inflight, rate = s.client.rate })
   if res.status < 200 or res.status > 299 then refused(s, res, url) end
   local ok, answer = pcall(json.decode, res.body)
   local token = ok and type(answer) == "table" and answer.access_token

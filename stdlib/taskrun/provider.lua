@@ -170,7 +170,8 @@ local function warn_unknown(task)
   if warned[key] then return end
   warned[key] = true
   core.log.warn("unknown task state: treated as not finished", {
-    provider = task.provider, id = clip(tostring(task.id)), state = clip(tostring(task.state)) })
+    provider = task.provider, task_id = type(task.id) == "string" and clip(task.id) or task.id,
+    state = clip(tostring(task.state)) })
 end
 
 -- ---- clients -----------------------------------------------------------------------------
@@ -269,6 +270,27 @@ local function bearer(c, token)
   return c.bearer
 end
 
+-- --metrics-file's taskrun_requests_total: how a request to a vendor ended. Only under
+-- --metrics-file does a request pay for the pcall this takes.
+local counting, count = core.counting, core.count
+
+local function outcome_of(status)
+  return status < 400 and "ok" or status < 500 and "client_error" or "server_error"
+end
+
+-- http.request(opts), counted for `name` ("redpanda"...) when counting.
+function provider.request(name, opts)
+  if not counting then return http.request(opts) end
+  local ok, res = pcall(http.request, opts)
+  -- A usage error (a bad header) sent nothing: nothing to count.
+  if ok or (type(res) == "table" and res.kind == "transport") then
+    count("requests", name, ok and outcome_of(res.status) or "transport_error")
+  end
+  if not ok then error(res, 0) end
+  return res
+end
+local request = provider.request
+
 -- Sends operation `op` of the descriptor; `vars` fill the path (the client's account is the
 -- default of {account}). Returns the response.
 -- opts.task_id: the vendor task the request is about, named by every error about its answer.
@@ -289,7 +311,7 @@ function Client:send(op, vars, opts)
       headers.Authorization = bearer(self, token)
     end
     if self.decorate then self:decorate(headers) end
-    res = http.request({ method = method, url = url, headers = headers,
+    res = request(self.name, { method = method, url = url, headers = headers,
       query = opts.query, json = opts.json, timeout = self.timeout,
       max_inflight = self.max_inflight, rate = self.rate })
     if res.status ~= 401 or attempt == 2 or not self.auth:refused(token) then break end

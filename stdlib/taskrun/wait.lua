@@ -17,9 +17,28 @@ local wait = {}
 local log = core.log
 local json_mode = core.log_format == "json"
 
--- Text lines say it all in the message; JSON lines carry the fields for machines.
+-- Text lines say it all in the message; JSON lines carry the fields for machines. Every field
+-- has one form across events (the README's event table): durations and times in seconds as
+-- numbers, `task_id` as the vendor gives it (an integer for Redpanda), `state` the vendor's
+-- string and `task_status` taskrun's normalized one (`status` is an HTTP status, in errors).
 local function event(level, message, fields)
   log[level](message, json_mode and fields or nil)
+end
+
+-- Seconds, to the millisecond: a duration field.
+local function seconds(s)
+  return math.floor(s * 1000 + 0.5) / 1000
+end
+
+-- The fields that say which task an event is about.
+local function about_task(fields, task)
+  if type(task) == "table" then
+    fields.provider = task.provider
+    local id = task.id
+    fields.task_id = (math.type(id) == "integer" or type(id) == "string") and id
+      or (id ~= nil and tostring(id) or nil)
+  end
+  return fields
 end
 
 -- ---- options ----------------------------------------------------------------------------
@@ -232,18 +251,20 @@ end
 
 -- The end of a wait on a terminal or satisfying snapshot.
 local function finish(w, task, o, satisfied)
-  local fields = { event = "end", provider = task.provider, id = tostring(task.id),
-                   state = task.state, status = task.status, polls = w.polls,
-                   elapsed = human(core.now() - w.started) }
+  local fields = json_mode and about_task({ event = "end", state = task.state,
+    task_status = task.status, polls = w.polls, elapsed = seconds(core.now() - w.started) },
+    task)
   if satisfied and (task.ok or not task.done) then
     event("info", string.format("%s: %s after %s", w.label, tostring(task.state), summary(w)),
       fields)
+    w.outcome = "succeeded"
     return task
   end
   event("warn", string.format("%s: ended %s after %s", w.label, state_words(task), summary(w)),
     fields)
-  if not o.raise then return task end
   local kind = task.status == "cancelled" and "cancelled" or "failed"
+  w.outcome = kind
+  if not o.raise then return task end
   local why = task.ok and "without meeting the until condition" or state_words(task)
   fail(kind, w, string.format("%s ended %s%s; %s", w.label, why,
     task.message and (": " .. clip(tostring(task.message), 500)) or "", summary(w)),
@@ -253,13 +274,13 @@ end
 local function note_change(w, task, o)
   local before = w.last_state
   w.last_state, w.last_log = task.state, core.now()
-  local fields = { event = "transition", provider = task.provider, id = clip(tostring(task.id)),
-                   from = before, to = task.state, progress = task.progress,
-                   elapsed = human(core.now() - w.started) }
+  local elapsed = core.now() - w.started
+  local fields = json_mode and about_task({ event = "transition", from = before, to = task.state,
+    progress = task.progress, elapsed = seconds(elapsed) }, task)
   local progress = task.progress and string.format(" %s%%", tostring(task.progress)) or ""
   local change = before and (tostring(before) .. " -> ") or ""
   event("info", string.format("%s: %s%s%s (%s)", w.label, clip(change), clip(tostring(task.state)),
-    clip(progress, 40), fields.elapsed), fields)
+    clip(progress, 40), human(elapsed)), fields)
   if o.on_change then o.on_change(task) end
 end
 
@@ -312,8 +333,8 @@ local function poll(w, fetch, o)
   -- Cut short by the deadline: the timeout error that follows says it all.
   if w.last or now >= w.deadline - http.MIN_TIMEOUT then return nil end
   event("warn", string.format("%s: poll failed (%s), polling on: %s", w.label, reason,
-    tostring(res.message or res)), { event = "retry", reason = reason, polls = w.polls,
-    retry_after = res.retry_after })
+    tostring(res.message or res)), json_mode and about_task({ event = "retry", reason = reason,
+    polls = w.polls, retry_after = res.retry_after }, w.task))
   return nil, res.retry_after
 end
 
@@ -367,9 +388,9 @@ local function next_delay(w, o, delays, retry_after)
   if not status.live and now - w.last_log >= o.heartbeat and w.task then
     w.last_log = now
     event("info", string.format("%s: still %s after %s, %s left", w.label,
-      state_words(w.task), human(now - w.started), human(left)), { event = "heartbeat",
-      state = w.task.state, progress = w.task.progress, elapsed = human(now - w.started),
-      left = human(left) })
+      state_words(w.task), human(now - w.started), human(left)), json_mode and about_task({
+      event = "heartbeat", state = w.task.state, progress = w.task.progress,
+      elapsed = seconds(now - w.started), left = seconds(left) }, w.task))
   end
   return d
 end
@@ -401,8 +422,8 @@ local function run(w, fetch, o, seed)
     end
     local d = next_delay(w, o, next_of, retry_after)
     event(json_mode and "info" or "debug", string.format("%s: poll %d, next in %s", w.label,
-      w.polls, human(d)), { event = "poll", provider = task and task.provider,
-      id = task and tostring(task.id), state = task and task.state, polls = w.polls, delay = d })
+      w.polls, human(d)), json_mode and about_task({ event = "poll", state = task and task.state,
+      polls = w.polls, delay = seconds(d) }, task))
     core.sleep(d)
   end
 end
@@ -430,8 +451,10 @@ local function begin_record(label, timeout)
   local rec = { key = key, n = n }
   if old and type(old.deadline) == "number" then
     rec.deadline = old.deadline
-    event("info", string.format("%s: resumed with %s left of its timeout", label,
-      human(math.max(0, rec.deadline - journal.wall()))), { deadline = rec.deadline })
+    local left = math.max(0, rec.deadline - journal.wall())
+    event("info", string.format("%s: resumed with %s left of its timeout", label, human(left)),
+      { event = "resumed", label = label, deadline = seconds(rec.deadline),
+        left = seconds(left) })
   else
     rec.deadline = journal.wall() + timeout
     journal.started(key, n, json.encode({ deadline = rec.deadline }))
@@ -458,11 +481,27 @@ local function end_record(rec, ok, result, tasks)
   return result
 end
 
+-- --metrics-file's taskrun_waits_total: how each wait ended, by its task's provider. `err` is
+-- the error the wait raised; a wait that neither returned nor raised was stopped from outside
+-- (a signal, --timeout, wait_all's fail_fast): "interrupted".
+local counting, count = core.counting, core.count
+
+local function count_wait(w, err)
+  local outcome = w.outcome or "interrupted"
+  if err ~= nil then
+    outcome = type(err) == "table" and type(err.kind) == "string" and err.kind or "error"
+  end
+  local task = w.task
+  count("waits", type(task) == "table" and type(task.provider) == "string" and task.provider
+    or "unknown", outcome)
+end
+
 -- Ends a wait's presence in the interrupt message and the status block (a to-be-closed guard
--- { w = w }: one table per wait, with this metatable shared).
-local Guard = { __close = function(guard)
+-- { w = w }: one table per wait, with this metatable shared), and counts how it ended.
+local Guard = { __close = function(guard, err)
   active[guard.w] = nil
   status.remove(guard.w)
+  if counting then count_wait(guard.w, err) end
 end }
 
 -- `seed`: the jitter's; each target of wait_all/wait_any gets its own, or they would all
@@ -523,17 +562,32 @@ local function wrap_failure(err, i, total)
 end
 
 -- taskrun.wait_all(targets, opts) -> { Task... } in the order given; stops at the first
--- failure (opts.fail_fast = false waits for every target first).
+-- failure (opts.fail_fast = false waits for every target first, and the error it raises has
+-- every target's final Task in `tasks`, in order: false for a target that never gave one).
 function wait.wait_all(targets, opts)
   local o = check_options(opts)
   local results, first_err, first_i = {}, nil, nil
+  local finals = o.fail_fast == false and {} or nil
   local rec = fan_out(targets, o, function(i, ok, result)
-    if ok then results[i] = result return false end
+    if ok then results[i] = result end
+    if finals then
+      -- A failed wait's error holds the last Task it saw.
+      finals[i] = ok and result or type(result) == "table" and result.task or false
+    end
+    if ok then return false end
     if not first_err then first_err, first_i = result, i end
     return o.fail_fast ~= false
   end)
   -- Level 0: a string error carries its location already, a table needs none.
-  if first_err then end_record(rec, false, wrap_failure(first_err, first_i, #targets)) end
+  if first_err then
+    local err = wrap_failure(first_err, first_i, #targets)
+    if finals and type(err) == "table" then
+      local tasks = {}
+      for i = 1, #targets do tasks[i] = finals[i] or false end
+      err.tasks = tasks
+    end
+    end_record(rec, false, err)
+  end
   local ends = {}
   for i, t in ipairs(results) do ends[i] = task_state(t) end
   return end_record(rec, true, results, ends)
