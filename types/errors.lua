@@ -25,6 +25,7 @@
 ---@field task_id? string|integer The vendor's id of the task the error is about.
 ---@field task? taskrun.Task In a wait: the last Task seen.
 ---@field index? integer `wait_all`: the target that failed.
+---@field tasks? (taskrun.Task|false)[] `wait_all` with `fail_fast = false`: every target's final Task, in order (false: none).
 ---@field waited? number Kind `timeout`: seconds waited.
 ---@field position? integer Kind `decode`: where in the text (1-based).
 ---@field retry_after? number Seconds, when the server sent Retry-After.
