@@ -143,7 +143,7 @@ demo: all
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
 	  sqlite3 libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev \
-	  python3-requests curl jq
+	  python3-requests curl jq libpq-dev postgresql
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)
