@@ -19,7 +19,7 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
-PKGS := lua5.4 libcurl sqlite3
+PKGS := lua5.4 libcurl sqlite3 libpq
 SIM_PKGS := libmicrohttpd jansson
 
 # `make deps` runs before the packages exist: ask pkg-config only when building.

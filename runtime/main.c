@@ -50,6 +50,9 @@ static const char usage_text[] =
   "                     $XDG_STATE_HOME/taskrun, else ~/.local/state/taskrun, else\n"
   "                     /var/lib/taskrun)\n"
   "  --no-journal       journal nothing: the run cannot be resumed\n"
+  "  --journal URL      journal in the PostgreSQL database at URL (postgresql://...),\n"
+  "                     shared by a fleet of hosts (default: TASKRUN_JOURNAL_URL, else\n"
+  "                     SQLite in the state directory)\n"
   "  --run-id ID        the run's key (default: the script's real path and its\n"
   "                     arguments); journals -e runs too\n"
   "  --fresh            abandon the key's unfinished run and start over\n"
@@ -74,8 +77,11 @@ static const char usage_text[] =
   "      --id ID adopts what the vendor created, --redo sends the request again on\n"
   "      the next run, --abandon ends the run (its next start begins a new one)\n"
   "environment: TASKRUN_CA_BUNDLE (extra CA certificates), TASKRUN_MEMORY_LIMIT (most\n"
-  "             memory the Lua state may use, e.g. 512M), the providers' URL and\n"
-  "             credential variables (see README), NO_COLOR\n"
+  "             memory the Lua state may use, e.g. 512M), TASKRUN_JOURNAL_URL (or\n"
+  "             _FILE), TASKRUN_JOURNAL_SCHEMA (default taskrun),\n"
+  "             TASKRUN_JOURNAL_RETRY (how long journal writes wait for the\n"
+  "             database, default 30s), the providers' URL and credential\n"
+  "             variables (see README), NO_COLOR\n"
   "secrets: every output (logs, print, io.write, io.stdout/io.stderr) is redacted of\n"
   "         the tokens, of any *_TOKEN, *_SECRET or *_PASSWORD variable, of proxy and\n"
   "         URL passwords, and of what taskrun.secret registers\n";
@@ -160,6 +166,11 @@ static int parse(int argc, char **argv, options *o) {
     if ((v = option_value(argc, argv, &i, "--state-dir", &bad))) {
       if (!*v) return usage_error("%s", "--state-dir needs a directory");
       o->durable.state_dir = v;
+      continue;
+    }
+    if ((v = option_value(argc, argv, &i, "--journal", &bad))) {
+      if (!*v) return usage_error("%s", "--journal needs a postgresql:// URL");
+      o->durable.journal = v;
       continue;
     }
     if ((v = option_value(argc, argv, &i, "--run-id", &bad))) {
@@ -351,6 +362,9 @@ int main(int argc, char **argv) {
   int code = parse(argc, argv, &o);
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
+  char why[512];
+  if (tr_journal_select(o.durable.journal, why, sizeof why) != 0)
+    return tr_output_finish(usage_error("%s", why));
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   raise_fd_limit();
   if (tr_loop_init() != 0) {

@@ -102,7 +102,7 @@ function PG.start()
     .. " -m immediate stop; rm -rf " .. H.quote(dir) .. ") >/dev/null 2>&1 </dev/null &")
 
   function pg:psql(sql)
-    return must(psql_base .. "-d taskrun -c " .. H.quote(sql), "psql"):gsub("\n$", "")
+    return (must(psql_base .. "-d taskrun -c " .. H.quote(sql), "psql"):gsub("\n$", ""))
   end
   function pg:stop_server()
     must(as .. H.quote(bin .. "/pg_ctl") .. " -D " .. H.quote(dir .. "/data")
