@@ -189,9 +189,13 @@ static int fail(tr_journal *j, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  /* libpq ends its messages with a newline and puts details on lines of their own. */
-  for (char *p = msg; *p; p++)
-    if (*p == '\n') *p = p[1] ? ' ' : '\0';
+  /* libpq ends its messages with a newline and puts details on lines of their own, indented. */
+  char *w = msg;
+  for (const char *p = msg; *p; p++) {
+    if (*p != '\n' && *p != '\t') *w++ = *p;
+    else if (p[1] && p[1] != '\n' && p[1] != '\t' && w > msg && w[-1] != ' ') *w++ = ' ';
+  }
+  *w = '\0';
   size_t n;
   char *clean = tr_redact(msg, strlen(msg), &n);
   snprintf(j->err, sizeof j->err, "%s", clean ? clean : "journal: out of memory");
@@ -575,8 +579,7 @@ static int locks_ok(tr_journal *j) {
   }
   char why[256];
   snprintf(why, sizeof why, "%s", j->lk ? PQerrorMessage(j->lk) : "not connected");
-  for (char *p = why; *p; p++)
-    if (*p == '\n') *p = p[1] ? ' ' : '\0';
+  why[strcspn(why, "\n")] = '\0';   /* its first line says it */
   return take_again(j, *why ? why : "the server closed it");
 }
 
