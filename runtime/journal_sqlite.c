@@ -363,7 +363,7 @@ static tr_journal *sq_open(const char *dir, char *err, size_t errlen, int *trans
   if (version < SCHEMA_VERSION) {
     /* Version 1 lacked runs.script_hash (its runs read as of an unknown script), versions 1
      * and 2 steps.resolution: add them. */
-    char sql[sizeof schema + 256];
+    char sql[sizeof schema + 1024];
     snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s %s %s PRAGMA user_version=%d; COMMIT;",
              version == 1 ? "ALTER TABLE runs ADD COLUMN script_hash TEXT;" : "",
              version == 1 || version == 2 ? "ALTER TABLE steps ADD COLUMN resolution TEXT;" : "",
