@@ -32,7 +32,8 @@ trap cleanup EXIT INT TERM
 url=${BENCH_PG_URL:-}
 if [ -z "$url" ]; then
   mkdir "$tmp/pg"
-  [ -n "$as" ] && chown postgres: "$tmp/pg"
+  # The server's user must reach its directory.
+  [ -n "$as" ] && chown postgres: "$tmp" "$tmp/pg"
   $as "$bin/initdb" -D "$tmp/pg/data" -U taskrun -A trust -E UTF8 --locale=C --no-sync \
     >/dev/null 2>&1
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
