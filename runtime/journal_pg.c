@@ -119,11 +119,13 @@ static const char migration_1[] =
    * its answer was lost finds its own starter token and changes nothing. */
   "CREATE FUNCTION begin_run(p_key text, p_script text, p_args text, p_hash text,"
   "    p_fresh boolean, p_pid bigint, p_host text, p_starter text, p_now double precision)"
-  "  RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+  "  RETURNS SETOF runs LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
   "DECLARE last runs%ROWTYPE; new_id bigint;"
   "BEGIN"
   "  SELECT * INTO last FROM runs WHERE key = p_key ORDER BY id DESC LIMIT 1 FOR UPDATE;"
-  "  IF FOUND AND last.starter = p_starter THEN RETURN last.id; END IF;"
+  "  IF FOUND AND last.starter = p_starter THEN"
+  "    RETURN QUERY SELECT * FROM runs WHERE id = last.id; RETURN;"
+  "  END IF;"
   "  IF FOUND AND last.status IN ('" TR_RUN_RUNNING "', '" TR_RUN_INTERRUPTED "', '"
   TR_RUN_IN_DOUBT "') THEN"
   "    IF NOT p_fresh THEN"
@@ -132,7 +134,7 @@ static const char migration_1[] =
   "        script_hash = coalesce(script_hash, p_hash), starter = p_starter WHERE id = last.id;"
   "      INSERT INTO attempts (run_id, attempt, host, pid, started)"
   "        VALUES (last.id, last.attempt + 1, p_host, p_pid, p_now);"
-  "      RETURN last.id;"
+  "      RETURN QUERY SELECT * FROM runs WHERE id = last.id; RETURN;"
   "    END IF;"
   "    UPDATE runs SET status = '" TR_RUN_ABANDONED "', ended = p_now WHERE id = last.id;"
   "  END IF;"
@@ -141,7 +143,7 @@ static const char migration_1[] =
   "    p_hash, p_starter) RETURNING id INTO new_id;"
   "  INSERT INTO attempts (run_id, attempt, host, pid, started)"
   "    VALUES (new_id, 1, p_host, p_pid, p_now);"
-  "  RETURN new_id;"
+  "  RETURN QUERY SELECT * FROM runs WHERE id = new_id;"
   "END $$;";
 
 static const char *const migrations[] = { migration_1 };
@@ -160,7 +162,6 @@ struct tr_journal {
   char err[1024];
   double retry;              /* seconds a write may wait for the database */
   int lost;                  /* the journal is lost to this run (journal.h: lost) */
-  int sync;                  /* the session's synchronous_commit: 1 on, 0 off, -1 unknown */
   struct { char *name; long long key; } locks[MAX_LOCKS];
   int lk_backend;            /* the lock connection's server process */
   long long fence;           /* the key lock the run's writes need held (0: none) */
@@ -302,20 +303,18 @@ static PGconn *connect_db(tr_journal *j, int lock, char *msg, size_t n, int *tra
     return NULL;
   }
   PQsetNoticeProcessor(c, quiet_notices, NULL);
-  char sql[600];
-  snprintf(sql, sizeof sql, "SET search_path TO %s", j->schema_q);
+  /* One round trip. The lock session: the server drops a silent host's session, and so its
+   * locks, within about 11 s, and never times an idle one out (idle_session_timeout: 14 and
+   * later). */
+  char sql[900];
+  snprintf(sql, sizeof sql, "SET search_path TO %s; SET synchronous_commit TO on%s%s", j->schema_q,
+           lock ? "; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+           "SET tcp_keepalives_count = 3; SET statement_timeout = 0" : "",
+           lock && PQserverVersion(c) >= 140000 ? "; SET idle_session_timeout = 0" : "");
   PGresult *r = PQexec(c, sql);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   if (!ok) snprintf(msg, n, "%s", PQresultErrorMessage(r));
   PQclear(r);
-  if (ok && lock) {
-    /* The server drops a silent host's session, and so its locks, within about 11 s; an idle
-     * lock session is never timed out. */
-    r = PQexec(c, "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
-               "SET tcp_keepalives_count = 3; SET statement_timeout = 0");
-    PQclear(r);
-    PQclear(PQexec(c, "SET idle_session_timeout = 0"));   /* PostgreSQL 14 and later */
-  }
   if (!ok) {
     *transient = PQstatus(c) != CONNECTION_OK;
     PQfinish(c);
@@ -330,7 +329,6 @@ static int ensure_db(tr_journal *j, double *since, int *tries) {
     char msg[768];
     int transient;
     PQfinish(j->db);
-    j->sync = -1;
     if ((j->db = connect_db(j, 0, msg, sizeof msg, &transient))) return 0;
     if (!transient) return fail(j, "journal: cannot connect: %s", msg);
     if (retry_wait(j, since, tries, msg) != 0) return -1;
@@ -340,11 +338,11 @@ static int ensure_db(tr_journal *j, double *since, int *tries) {
 
 static int locks_ok(tr_journal *j);
 
-/* Runs sql with its text parameters on the journal's connection, with synchronous_commit set
- * as `sync` asks (1 on, 0 off, -1 as it is), sending it again while the database is
- * unreachable (within the bound). `write`: a write of the run, which first checks its locks.
- * Returns the result (PQclear it), or NULL with the error set. */
-static PGresult *run_sql(tr_journal *j, const char *what, int write, int sync, const char *sql,
+/* Runs sql with its text parameters on the journal's connection (synchronous_commit on, unless
+ * the statement sets it off for itself), sending it again while the database is unreachable
+ * (within the bound). `write`: a write of the run, which first checks its locks. Returns the
+ * result (PQclear it), or NULL with the error set. */
+static PGresult *run_sql(tr_journal *j, const char *what, int write, const char *sql,
                          int nparams, const char *const *params) {
   double since = 0;
   int tries = 0;
@@ -352,16 +350,7 @@ static PGresult *run_sql(tr_journal *j, const char *what, int write, int sync, c
   for (;;) {
     if (write && locks_ok(j) != 0) return NULL;
     if (ensure_db(j, &since, &tries) != 0) return NULL;
-    PGresult *r = NULL;
-    if (sync >= 0 && j->sync != sync) {
-      r = PQexec(j->db, sync ? "SET synchronous_commit TO on" : "SET synchronous_commit TO off");
-      if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-        j->sync = sync;
-        PQclear(r);
-        r = NULL;
-      }
-    }
-    if (!r) r = PQexecParams(j->db, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(j->db, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
     int again = transient_result(j->db, r);
@@ -372,7 +361,6 @@ static PGresult *run_sql(tr_journal *j, const char *what, int write, int sync, c
       fail(j, "journal: %s: %s", what, msg);
       return NULL;
     }
-    if (PQstatus(j->db) != CONNECTION_OK) j->sync = -1;
     if (retry_wait(j, &since, &tries, msg) != 0) return NULL;
   }
 }
@@ -418,20 +406,25 @@ static PGresult *lk_sql(tr_journal *j, const char *what, const char *sql, int np
   return NULL;
 }
 
-/* Records the holder of the lock `key` (this process) for whoever finds it taken. */
-static int write_holder(tr_journal *j, const char *name, long long key) {
+/* Tries to take the lock `key` on the lock connection and, when taken, records this process
+ * as its holder, for whoever finds it taken: in one statement. Returns 1 taken, 0 held by
+ * another session, -1 on an error. */
+static int try_lock(tr_journal *j, const char *name, long long key) {
   char k[32], pid[32], t[64], host[256] = "";
   gethostname(host, sizeof host - 1);
   snprintf(k, sizeof k, "%lld", key);
   snprintf(pid, sizeof pid, "%lld", (long long)getpid());
   snprintf(t, sizeof t, "%.6f", now());
   const char *p[] = { k, name, host, pid, t };
-  PGresult *r = lk_sql(j, "record a lock's holder", "INSERT INTO holders (lock_key, name, host, "
-                       "pid, started, backend) VALUES ($1, $2, $3, $4, $5, pg_backend_pid()) ON "
+  PGresult *r = lk_sql(j, "take a lock", "WITH l AS (SELECT pg_try_advisory_lock($1) AS got), "
+                       "h AS (INSERT INTO holders (lock_key, name, host, pid, started, backend) "
+                       "SELECT $1, $2, $3, $4, $5, pg_backend_pid() FROM l WHERE l.got ON "
                        "CONFLICT (lock_key) DO UPDATE SET name = $2, host = $3, pid = $4, "
-                       "started = $5, backend = pg_backend_pid()", 5, p);
+                       "started = $5, backend = pg_backend_pid()) SELECT got FROM l", 5, p);
+  if (!r) return -1;
+  int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
   PQclear(r);
-  return r ? 0 : -1;
+  return got;
 }
 
 /* Fills holder from the holders row of whoever holds `key` now. The winner of a race writes
@@ -467,15 +460,10 @@ static int pg_lock(tr_journal *j, const char *name, double wait, tr_journal_hold
     if (!j->locks[i].name) { slot = i; break; }
   if (slot < 0) return fail(j, "too many locks");
   long long key = lock_key(j, name);
-  char k[32];
-  snprintf(k, sizeof k, "%lld", key);
-  const char *p[] = { k };
   double until = now() + (wait > 0 ? wait : 0);
   for (;;) {
-    PGresult *r = lk_sql(j, "take a lock", "SELECT pg_try_advisory_lock($1)", 1, p);
-    if (!r) return -1;
-    int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
+    int got = try_lock(j, name, key);
+    if (got < 0) return -1;
     if (got) break;
     if (now() >= until) return read_holder(j, key, holder) == 0 ? 1 : -1;
     struct timespec ts = { 0, 50 * 1000 * 1000 };
@@ -484,7 +472,7 @@ static int pg_lock(tr_journal *j, const char *name, double wait, tr_journal_hold
   if (!(j->locks[slot].name = strdup(name))) return fail(j, "journal: out of memory");
   j->locks[slot].key = key;
   if (!j->fence && strncmp(name, "key:", 4) == 0) j->fence = key;
-  return write_holder(j, name, key);
+  return 0;
 }
 
 static void pg_unlock(tr_journal *j, const char *name) {
@@ -510,7 +498,7 @@ static int pg_held(tr_journal *j, const char *name) {
   char k[32];
   snprintf(k, sizeof k, "%lld", lock_key(j, name));
   const char *p[] = { k };
-  PGresult *r = run_sql(j, "test a lock", 0, -1, "SELECT lock_pid($1) IS NOT NULL", 1, p);
+  PGresult *r = run_sql(j, "test a lock", 0, "SELECT lock_pid($1) IS NOT NULL", 1, p);
   if (!r) return -1;
   int held = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
   PQclear(r);
@@ -526,23 +514,17 @@ static int take_again(tr_journal *j, const char *why) {
   j->lk = NULL;
   for (int i = 0; i < MAX_LOCKS; i++) {
     if (!j->locks[i].name) continue;
-    char k[32];
-    snprintf(k, sizeof k, "%lld", j->locks[i].key);
-    const char *p[] = { k };
-    PGresult *r = lk_sql(j, "take a lock again", "SELECT pg_try_advisory_lock($1)", 1, p);
-    if (!r) return lose(j);
-    int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
+    int got = try_lock(j, j->locks[i].name, j->locks[i].key);
+    if (got < 0) return lose(j);
     if (!got) {
       fail(j, "journal: the lock \"%s\" was lost (%s) and another process holds it now", 
            j->locks[i].name, why);
       return lose(j);
     }
-    if (write_holder(j, j->locks[i].name, j->locks[i].key) != 0) return lose(j);
   }
   if (!j->run_id) return 0;
   const char *p[] = { j->run_id };
-  PGresult *r = run_sql(j, "read the run", 0, -1, "SELECT attempt, starter, status FROM runs "
+  PGresult *r = run_sql(j, "read the run", 0, "SELECT attempt, starter, status FROM runs "
                         "WHERE id = $1", 1, p);
   if (!r) return lose(j);
   int same = PQntuples(r) == 1 && int_value(r, 0, 0) == j->attempt &&
@@ -605,7 +587,7 @@ static int fence_failed(tr_journal *j) {
 
 /* The schema's version: 0 when there is none yet, -1 on an error. */
 static int read_version(tr_journal *j) {
-  PGresult *r = run_sql(j, "read the schema's version", 0, -1,
+  PGresult *r = run_sql(j, "read the schema's version", 0,
                         "SELECT coalesce(max(version), 0) FROM meta", 0, NULL);
   if (r) {
     int v = atoi(PQgetvalue(r, 0, 0));
@@ -672,7 +654,6 @@ static tr_journal *pg_open(const char *url, char *err, size_t errlen, int *trans
     if (j) pg_close(j);
     return NULL;
   }
-  j->sync = -1;
   j->retry = DEFAULT_RETRY;
   if (retry && *retry && (tr_duration_parse(retry, &j->retry) != 0 || j->retry < 0)) {
     snprintf(err, errlen, "bad TASKRUN_JOURNAL_RETRY \"%.64s\": give a duration like 30s or 2m",
@@ -680,12 +661,24 @@ static tr_journal *pg_open(const char *url, char *err, size_t errlen, int *trans
     pg_close(j);
     return NULL;
   }
-  /* The identifier is quoted by libpq, which needs a connection for it; the first one's
-   * search_path is set once it is known. */
+  /* The schema's name as an identifier: in double quotes, each one in it doubled. */
+  tr_buf q = { 0 };
+  tr_buf_puts(&q, "\"");
+  for (const char *c = j->schema; *c; c++) {
+    if (*c == '"') tr_buf_puts(&q, "\"");
+    tr_buf_put(&q, c, 1);
+  }
+  tr_buf_put(&q, "\"", 2);
+  if (q.failed) {
+    free(q.p);
+    snprintf(err, errlen, "out of memory");
+    pg_close(j);
+    return NULL;
+  }
+  j->schema_q = q.p;
   char msg[768];
   double since = 0;
   int tries = 0, again;
-  j->schema_q = strdup("pg_catalog");
   while (!(j->db = connect_db(j, 0, msg, sizeof msg, &again))) {
     if (!again || retry_wait(j, &since, &tries, msg) != 0) {
       if (!again) fail(j, "cannot connect: %s", msg);
@@ -695,15 +688,7 @@ static tr_journal *pg_open(const char *url, char *err, size_t errlen, int *trans
       return NULL;
     }
   }
-  free(j->schema_q);
-  j->schema_q = PQescapeIdentifier(j->db, j->schema, strlen(j->schema));
-  char sql[600];
-  snprintf(sql, sizeof sql, "SET search_path TO %s", j->schema_q ? j->schema_q : "");
-  PGresult *r = j->schema_q ? PQexec(j->db, sql) : NULL;
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  PQclear(r);
-  if (!ok || migrate(j) != 0) {
-    if (!ok) fail(j, "bad TASKRUN_JOURNAL_SCHEMA \"%s\": %s", j->schema, PQerrorMessage(j->db));
+  if (migrate(j) != 0) {
     *transient = j->lost;
     snprintf(err, errlen, "%s", j->err);
     pg_close(j);
@@ -737,7 +722,7 @@ static void pg_close(tr_journal *j) {
   PQfinish(j->db);
   free(j->url);
   free(j->schema);
-  if (j->schema_q) PQfreemem(j->schema_q);
+  free(j->schema_q);
   free(j->run_id);
   free(j);
 }
@@ -769,7 +754,7 @@ static void read_run(const PGresult *r, int row, tr_journal_run *out) {
 /* The one run sql returns into out: 0, 1 when none, -1 on an error. */
 static int one_run(tr_journal *j, const char *sql, const char *arg, tr_journal_run *out) {
   const char *p[] = { arg };
-  PGresult *r = run_sql(j, "read a run", 0, -1, sql, 1, p);
+  PGresult *r = run_sql(j, "read a run", 0, sql, 1, p);
   if (!r) return -1;
   int found = PQntuples(r) > 0;
   if (found) read_run(r, 0, out);
@@ -789,15 +774,15 @@ static int pg_run_begin(tr_journal *j, const char *key, const char *script,
   snprintf(j->starter, sizeof j->starter, "%.200s %lld %.6f", host ? host : "", pid, start);
   const char *p[] = { key, script, args_json, script_hash, fresh ? "t" : "f", spid, host,
                       j->starter, t };
-  PGresult *r = run_sql(j, "begin a run", 0, 1, "SELECT begin_run($1, $2, $3, $4, $5, $6, $7, "
-                        "$8, $9)", 9, p);
+  PGresult *r = run_sql(j, "begin a run", 0, "SELECT " RUN_COLS " FROM begin_run($1, $2, $3, "
+                        "$4, $5, $6, $7, $8, $9)", 9, p);
   if (!r) return -1;
-  char *id = strdup(PQgetvalue(r, 0, 0));
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return fail(j, "journal: the run just begun is gone");
+  }
+  read_run(r, 0, out);
   PQclear(r);
-  if (!id) return fail(j, "journal: out of memory");
-  int rc = one_run(j, "SELECT " RUN_COLS " FROM runs WHERE id = $1", id, out);
-  free(id);
-  if (rc != 0) return rc < 0 ? -1 : fail(j, "journal: the run just begun is gone");
   *resumed = out->attempt > 1;
   free(j->run_id);
   j->run_id = strdup(out->id);
@@ -819,7 +804,7 @@ static int pg_run_end(tr_journal *j, const char *run_id, const char *status, int
   for (int again = 0; ; again++) {
     fence_params(j, backend, key);
     const char *p[] = { run_id, status, t, code, backend, key };
-    PGresult *r = run_sql(j, "record a run's end", 1, 1,
+    PGresult *r = run_sql(j, "record a run's end", 1,
       "WITH g AS (SELECT ($5::integer = 0 OR holds($5::integer, $6::bigint)) AS ok), "
       "r AS (UPDATE runs SET status = $2, ended = $3, exit_code = $4 FROM g WHERE id = $1 AND "
       "g.ok RETURNING id, attempt), "
@@ -836,7 +821,7 @@ static int pg_run_end(tr_journal *j, const char *run_id, const char *status, int
 static int pg_attempts_list(tr_journal *j, const char *run_id, tr_journal_attempt_cb cb,
                             void *ud) {
   const char *p[] = { run_id };
-  PGresult *r = run_sql(j, "list the attempts", 0, -1, "SELECT attempt, host, pid, started, "
+  PGresult *r = run_sql(j, "list the attempts", 0, "SELECT attempt, host, pid, started, "
                         "ended, status, exit_code FROM attempts WHERE run_id::text = $1 ORDER "
                         "BY attempt", 1, p);
   if (!r) return -1;
@@ -858,7 +843,7 @@ static int pg_attempts_list(tr_journal *j, const char *run_id, tr_journal_attemp
 }
 
 static int pg_runs_list(tr_journal *j, tr_journal_run_cb cb, void *ud) {
-  PGresult *r = run_sql(j, "list the runs", 0, -1, "SELECT " RUN_COLS " FROM runs ORDER BY id",
+  PGresult *r = run_sql(j, "list the runs", 0, "SELECT " RUN_COLS " FROM runs ORDER BY id",
                         0, NULL);
   if (!r) return -1;
   for (int i = 0; i < PQntuples(r); i++) {
@@ -885,7 +870,7 @@ static int pg_prune(tr_journal *j, double before, long long *removed) {
   snprintf(t, sizeof t, "%.6f", before);
   const char *p[] = { TR_RUN_FINISHED, TR_RUN_FAILED, t };
   *removed = 0;
-  PGresult *r = run_sql(j, "prune", 0, 1, "DELETE FROM runs WHERE status IN ($1, $2) AND ended "
+  PGresult *r = run_sql(j, "prune", 0, "DELETE FROM runs WHERE status IN ($1, $2) AND ended "
                         "< $3", 3, p);
   if (!r) return -1;
   *removed = strtoll(PQcmdTuples(r), NULL, 10);
@@ -948,9 +933,11 @@ static int write_held(tr_journal *j, int sync) {
   char backend[32], key[32];
   for (int again = 0; ; again++) {
     fence_params(j, backend, key);
-    const char *p[] = { j->held_run, b->p, backend, key };
-    PGresult *r = run_sql(j, "record steps", 1, sync,
-      "WITH g AS (SELECT ($3::integer = 0 OR holds($3::integer, $4::bigint)) AS ok), "
+    const char *p[] = { j->held_run, b->p, backend, key, sync ? "on" : "off" };
+    /* synchronous_commit for this statement's own transaction only. */
+    PGresult *r = run_sql(j, "record steps", 1,
+      "WITH c AS (SELECT set_config('synchronous_commit', $5, true)), "
+      "g AS (SELECT ($3::integer = 0 OR holds($3::integer, $4::bigint)) AS ok FROM c), "
       "r AS (SELECT x.* FROM g, json_to_recordset($2::json) AS x(k text, s bigint, st text, "
       "b double precision, e double precision, res text, err text, c text) WHERE g.ok), "
       "u AS (UPDATE steps t SET state = r.st, started = coalesce(r.b, t.started), ended = r.e, "
@@ -959,7 +946,7 @@ static int write_held(tr_journal *j, int sync) {
       "i AS (INSERT INTO steps (run_id, step_key, seq, state, started, ended, result, error, "
       "created_id) SELECT $1::bigint, r.k, r.s, r.st, coalesce(r.b, r.e), r.e, r.res, r.err, "
       "r.c FROM r WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.step_key = r.k AND u.seq = r.s)) "
-      "SELECT ok FROM g", 4, p);
+      "SELECT ok FROM g", 5, p);
     if (!r) return -1;
     int ok = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
@@ -1081,7 +1068,7 @@ static int pg_step_resolve(tr_journal *j, const char *run_id, const char *step_k
   snprintf(t, sizeof t, "%.6f", now());
   const char *p[] = { run_id, step_key, sseq, state, created_id, resolution_json, t,
                       TR_STEP_FINISHED };
-  PGresult *r = run_sql(j, "record a resolution", 0, 1, "UPDATE steps SET state = "
+  PGresult *r = run_sql(j, "record a resolution", 0, "UPDATE steps SET state = "
                         "coalesce($4, state), created_id = coalesce($5, created_id), resolution "
                         "= $6, ended = CASE WHEN $4 = $8 THEN $7::double precision ELSE ended "
                         "END WHERE run_id::text = $1 AND step_key = $2 AND seq = $3", 8, p);
@@ -1094,7 +1081,7 @@ static int pg_step_resolve(tr_journal *j, const char *run_id, const char *step_k
 
 static int pg_created_known(tr_journal *j, const char *created_id) {
   const char *p[] = { created_id };
-  PGresult *r = run_sql(j, "look up a created id", 0, -1, "SELECT 1 FROM steps WHERE created_id "
+  PGresult *r = run_sql(j, "look up a created id", 0, "SELECT 1 FROM steps WHERE created_id "
                         "= $1 LIMIT 1", 1, p);
   if (!r) return -1;
   int known = PQntuples(r) > 0;
@@ -1135,7 +1122,7 @@ static int pg_step_get(tr_journal *j, const char *run_id, const char *step_key, 
   char sseq[32];
   snprintf(sseq, sizeof sseq, "%lld", seq);
   const char *p[] = { run_id, step_key, sseq };
-  PGresult *r = run_sql(j, "read a step", 0, -1, "SELECT " STEP_COLS " FROM steps WHERE "
+  PGresult *r = run_sql(j, "read a step", 0, "SELECT " STEP_COLS " FROM steps WHERE "
                         "run_id::text = $1 AND step_key = $2 AND seq = $3", 3, p);
   if (!r) return -1;
   int found = PQntuples(r) > 0;
@@ -1147,7 +1134,7 @@ static int pg_step_get(tr_journal *j, const char *run_id, const char *step_key, 
 static int pg_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud) {
   if (j->nrows && strcmp(j->held_run, run_id) == 0 && write_held(j, 0) != 0) return -1;
   const char *p[] = { run_id };
-  PGresult *r = run_sql(j, "list the steps", 0, -1, "SELECT " STEP_COLS " FROM steps WHERE "
+  PGresult *r = run_sql(j, "list the steps", 0, "SELECT " STEP_COLS " FROM steps WHERE "
                         "run_id::text = $1 ORDER BY started, ord", 1, p);
   if (!r) return -1;
   for (int i = 0; i < PQntuples(r); i++) {
