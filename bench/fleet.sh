@@ -24,7 +24,9 @@ as=""
 [ "$(id -u)" = 0 ] && as="runuser -u postgres --"
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 cleanup() {
-  [ -f "$tmp/pg/data/postmaster.pid" ] && $as "$bin/pg_ctl" -D "$tmp/pg/data" -m immediate stop >/dev/null 2>&1
+  if [ -f "$tmp/pg/data/postmaster.pid" ]; then
+    $as "$bin/pg_ctl" -D "$tmp/pg/data" -m immediate stop >/dev/null 2>&1
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -36,7 +38,8 @@ if [ -z "$url" ]; then
   [ -n "$as" ] && chown postgres: "$tmp" "$tmp/pg"
   $as "$bin/initdb" -D "$tmp/pg/data" -U taskrun -A trust -E UTF8 --locale=C --no-sync \
     >/dev/null 2>&1
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
   $as "$bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w -o "-c port=$port \
     -c listen_addresses=127.0.0.1 -c unix_socket_directories=$tmp/pg -c max_connections=100" \
     start >/dev/null

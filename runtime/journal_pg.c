@@ -307,7 +307,8 @@ static PGconn *connect_db(tr_journal *j, int lock, char *msg, size_t n, int *tra
    * locks, within about 11 s, and never times an idle one out (idle_session_timeout: 14 and
    * later). */
   char sql[900];
-  snprintf(sql, sizeof sql, "SET search_path TO %s; SET synchronous_commit TO on%s%s", j->schema_q,
+  snprintf(sql, sizeof sql, "SET search_path TO %s; SET synchronous_commit TO %s%s%s",
+           j->schema_q, lock ? "off" : "on",   /* a holders row is no promise to keep */
            lock ? "; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
            "SET tcp_keepalives_count = 3; SET statement_timeout = 0" : "",
            lock && PQserverVersion(c) >= 140000 ? "; SET idle_session_timeout = 0" : "");
