@@ -24,7 +24,7 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
-PKGS := lua5.4 libcurl sqlite3
+PKGS := lua5.4 libcurl sqlite3 libpq
 SIM_PKGS := libmicrohttpd jansson
 
 # `make deps` runs before the packages exist: ask pkg-config only when building.
@@ -178,7 +178,7 @@ demo: all
 deps:
 	@sh tools/deps.sh liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev lua-busted lua5.4 libsqlite3-dev \
 	  sqlite3 libmicrohttpd-dev libjansson-dev pkg-config wrk valgrind clang libclang-rt-14-dev \
-	  python3-requests curl jq man-db lua-check python3-yaml systemd
+	  python3-requests curl jq man-db lua-check python3-yaml systemd libpq-dev postgresql
 
 # The definitions go to share/taskrun/types, where `taskrun init` finds them from bin/.
 install: all

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "run.h"
 #include "run_end.h"
+#include "secrets.h"
 #include "signals.h"
 
 static struct {
@@ -29,10 +30,62 @@ static struct {
   int retry_failed;          /* --retry-failed */
   int in_doubt;              /* a provider call was sent and its answer lost */
   int flush_failed;          /* the journal could not commit: the run must stop */
+  double watch_at;           /* when (epoch seconds) to watch the journal's locks next; 0: never */
 } d;
 
+/* The journal's URL, when the journal is a database's (tr_journal_select). */
+static char *journal_url;
+
+const char *tr_journal_url(void) {
+  return journal_url;
+}
+
 const tr_journal_ops *tr_journal_backend(void) {
-  return &tr_journal_sqlite;
+  return journal_url ? &tr_journal_pg : &tr_journal_sqlite;
+}
+
+/* The contents of the file `path` names, its trailing newlines dropped; NULL when unreadable. */
+static char *read_small_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char buf[8192];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  int bad = ferror(f) || !feof(f);
+  fclose(f);
+  if (bad) return NULL;
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+  buf[n] = '\0';
+  return strdup(buf);
+}
+
+int tr_journal_select(const char *flag, char *err, size_t errlen) {
+  const char *v = getenv("TASKRUN_JOURNAL_URL"), *file = getenv("TASKRUN_JOURNAL_URL_FILE");
+  char *url = NULL;
+  if (flag) url = strdup(flag);
+  else if (v && *v) url = strdup(v);
+  else if (file && *file && !(url = read_small_file(file))) {
+    snprintf(err, errlen, "cannot read TASKRUN_JOURNAL_URL_FILE %s: %s", file, strerror(errno));
+    return -1;
+  }
+  if (!url) return flag || (v && *v) || (file && *file) ? -1 : 0;
+  /* Before anything can print it: the password is redacted from every output. */
+  tr_secret_add_url_password(url);
+  if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
+    tr_buf shown = { 0 };
+    tr_escape_text(&shown, url, strlen(url) < 64 ? strlen(url) : 64, TR_TEXT_LINE);
+    tr_buf_put(&shown, "", 1);
+    char *clean = shown.p ? tr_redact(shown.p, strlen(shown.p), NULL) : NULL;
+    snprintf(err, errlen, "the journal URL \"%s\" is not a postgresql:// URL (the journal is "
+             "either SQLite's in the state directory, by default, or a PostgreSQL database's)",
+             clean ? clean : "");
+    free(clean);
+    free(shown.p);
+    free(url);
+    return -1;
+  }
+  free(journal_url);
+  journal_url = url;
+  return 0;
 }
 
 int tr_state_dir_resolve(const char *flag, char *buf, size_t n) {
@@ -67,10 +120,12 @@ static int make_dirs(const char *dir) {
   return access(dir, W_OK | X_OK);
 }
 
-tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, char *err,
-                                size_t errlen) {
+tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, int *transient,
+                                char *err, size_t errlen) {
   struct stat st;
   *missing = 0;
+  *transient = 0;
+  if (journal_url) return tr_journal_pg.open(journal_url, err, errlen, transient);
   if (!create && stat(dir, &st) != 0 && errno == ENOENT) {
     *missing = 1;
     snprintf(err, errlen, "%s does not exist", dir);
@@ -80,7 +135,7 @@ tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, char 
     snprintf(err, errlen, "%s", strerror(errno));
     return NULL;
   }
-  return tr_journal_backend()->open(dir, err, errlen);
+  return tr_journal_sqlite.open(dir, err, errlen, transient);
 }
 
 /* Appends a JSON array of the strings to b. */
@@ -97,6 +152,12 @@ static void json_strings(tr_buf *b, const char *first, char **args, int nargs) {
     tr_buf_puts(b, i + 1 < nargs ? "\"," : "\"");
   }
   tr_buf_put(b, "]", 2);   /* with its NUL */
+}
+
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void format_time(double t, char *buf, size_t n) {
@@ -161,8 +222,9 @@ static int locked(const char *what, const tr_journal_holder *h) {
   char since[64] = "an unknown time";
   if (h->started > 0) format_time(h->started, since, sizeof since);
   if (h->pid > 0)
-    return report(TR_EXIT_LOCKED, "%s is held by pid %lld since %s: nothing was run; try again "
-                  "after it ends", what, h->pid, since);
+    return report(TR_EXIT_LOCKED, "%s is held by pid %lld since %s%s%s: nothing was run; try "
+                  "again after it ends", what, h->pid, since, *h->host ? " on host " : "",
+                  h->host);
   return report(TR_EXIT_LOCKED, "%s is held by another taskrun: nothing was run; try again after "
                 "it ends", what);
 }
@@ -178,13 +240,21 @@ int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, 
   int journaled = !o->no_journal && (o->run_id || resolved);
   if (!journaled && !o->lock) return -1;
   char dir[PATH_MAX], err[1024];
-  int missing;
-  if (tr_state_dir_resolve(o->state_dir, dir, sizeof dir) != 0)
+  int missing, transient;
+  if (journal_url) snprintf(dir, sizeof dir, "the journal database %s", journal_url);
+  else if (tr_state_dir_resolve(o->state_dir, dir, sizeof dir) != 0)
     return report(2, "the state directory's name is too long: give another with --state-dir DIR,"
                   " or run with --no-journal");
-  if (!(d.j = tr_journal_open_dir(dir, 1, &missing, err, sizeof err)))
+  if (!(d.j = tr_journal_open_dir(dir, 1, &missing, &transient, err, sizeof err))) {
+    if (transient)
+      return report(TR_EXIT_LOCKED, "cannot reach %s: %s; nothing was run: try again later",
+                    dir, err);
+    if (journal_url)
+      return report(2, "cannot use %s: %s; check --journal or TASKRUN_JOURNAL_URL, or run with "
+                    "--no-journal", dir, err);
     return report(2, "cannot use the state directory %s: %s; give a writable one with "
                   "--state-dir DIR, or run with --no-journal", dir, err);
+  }
   tr_journal_holder holder;
   char name[PATH_MAX + 64];
   tr_buf key = { 0 }, argv = { 0 };
@@ -228,7 +298,13 @@ int tr_durable_begin(const tr_durable_opts *o, const char *script, char **args, 
 done:
   free(key.p);
   free(argv.p);
-  if (code >= 0) close_journal();
+  if (code >= 0) {
+    close_journal();
+  } else {
+    double next_in;
+    d.ops->watch(d.j, &next_in);
+    d.watch_at = next_in >= 0 ? wall_now() + next_in : 0;
+  }
   return code;
 }
 
@@ -277,27 +353,51 @@ tr_journal *tr_durable_current(const tr_journal_ops **ops, const char **run_id) 
   return d.run.id ? d.j : NULL;
 }
 
+/* The journal is lost to the run (journal.h: lost): say so once; the run stops, resumable. */
+static int lost(void) {
+  if (!d.flush_failed)
+    report(TR_EXIT_LOCKED, "%s; the run stops here, resumable: run it again (on any host) to go "
+           "on", d.ops->error(d.j));
+  d.flush_failed = TR_EXIT_LOCKED;
+  return TR_EXIT_LOCKED;
+}
+
 int tr_durable_flush(void) {
-  if (d.flush_failed) return -1;
+  if (d.flush_failed) return d.flush_failed;
+  if (!d.j) return 0;
+  if (d.ops->lost(d.j)) return lost();
+  if (d.watch_at > 0 && wall_now() >= d.watch_at) {
+    double next_in;
+    if (d.ops->watch(d.j, &next_in) != 0) return lost();
+    d.watch_at = next_in >= 0 ? wall_now() + next_in : 0;
+  }
   if (!d.run.id || d.ops->held_since(d.j) <= 0 || d.ops->flush(d.j) == 0) return 0;
+  if (d.ops->lost(d.j)) return lost();
   report(1, "cannot record the run's steps in the journal: %s; the run stops so that it can be "
          "resumed", d.ops->error(d.j));
   d.flush_failed = 1;
-  return -1;
+  return 1;
 }
 
 double tr_durable_flush_in(void) {
-  if (d.flush_failed) return 0;
+  if (d.flush_failed || (d.j && d.ops->lost(d.j))) return 0;
+  if (!d.j) return -1;
+  double t = wall_now(), left = -1;
   double since = d.run.id ? d.ops->held_since(d.j) : 0;
-  if (since <= 0) return -1;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  double left = since + TR_JOURNAL_BATCH - ((double)ts.tv_sec + ts.tv_nsec / 1e9);
-  return left > 0 ? left : 0;
+  if (since > 0) left = since + TR_JOURNAL_BATCH - t;
+  if (d.watch_at > 0 && (left < 0 || d.watch_at - t < left)) left = d.watch_at - t;
+  return left < 0 && (since > 0 || d.watch_at > 0) ? 0 : left;
 }
 
 int tr_durable_end(int code, int deadline_fired) {
   if (!d.j) return code;
+  if (d.flush_failed == TR_EXIT_LOCKED || d.ops->lost(d.j)) {
+    /* Nothing more is written: another process may run the key now, or the database is
+     * gone. The run's row says "running" with nobody holding its lock: interrupted. */
+    lost();
+    close_journal();
+    return TR_EXIT_LOCKED;
+  }
   if (d.run.id) {
     const char *status = code == 128 + SIGINT || code == 128 + SIGTERM ||
                          (code == 4 && deadline_fired) ? TR_RUN_INTERRUPTED

@@ -7,11 +7,14 @@
 
 #include "journal.h"
 
-/* EX_TEMPFAIL: the run's key or its --lock is held by another run; nothing was run. */
+/* EX_TEMPFAIL: the run's key or its --lock is held by another run, or the journal's database
+ * cannot be reached: nothing was run. Also the exit of a run that lost its journal on the way
+ * (a lock lost, the database gone past TASKRUN_JOURNAL_RETRY): stopped, resumable. */
 #define TR_EXIT_LOCKED 75
 
 typedef struct {
   const char *state_dir;     /* --state-dir, or NULL */
+  const char *journal;       /* --journal URL, or NULL */
   int no_journal;            /* --no-journal */
   int fresh;                 /* --fresh */
   int retry_failed;          /* --retry-failed */
@@ -26,10 +29,21 @@ typedef struct {
  * too long or nothing names one. */
 int tr_state_dir_resolve(const char *flag, char *buf, size_t n);
 
-/* Opens the journal in `dir` (creating the directory, mode 0700, when `create`). Returns NULL
- * with the reason in err; *missing is set when the directory does not exist and !create. */
-tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, char *err,
-                                size_t errlen);
+/* Chooses where the journal is: a PostgreSQL database when a URL is given (`flag`: --journal,
+ * else TASKRUN_JOURNAL_URL, else the contents of the file TASKRUN_JOURNAL_URL_FILE names), else
+ * SQLite in the state directory. The URL's password is registered as a secret first. Returns 0,
+ * or -1 with the reason in err (not a postgresql:// URL, an unreadable file). */
+int tr_journal_select(const char *flag, char *err, size_t errlen);
+
+/* The journal database's URL, or NULL (SQLite). */
+const char *tr_journal_url(void);
+
+/* Opens the journal: the database's when a URL was selected, else SQLite's in `dir` (creating
+ * the directory, mode 0700, when `create`). Returns NULL with the reason in err; *missing is set
+ * when the directory does not exist and !create, *transient when the database could not be
+ * reached within its retry bound. */
+tr_journal *tr_journal_open_dir(const char *dir, int create, int *missing, int *transient,
+                                char *err, size_t errlen);
 
 /* The backend in use. */
 const tr_journal_ops *tr_journal_backend(void);
@@ -83,14 +97,15 @@ int tr_durable_end(int code, int deadline_fired);
 #define TR_JOURNAL_BATCH 0.010
 #endif
 
-/* Commits the journal writes held back so far (journal.h: flush): the run's loop calls it when
- * tr_durable_flush_in says so, and the runbook's output before it is written (what the runbook
- * prints says it went on). Returns 0, or -1 once it failed (reported the first time): the run
- * must stop. */
+/* Commits the journal writes held back so far (journal.h: flush), and watches the journal's
+ * locks when that is due (journal.h: watch): the run's loop calls it when tr_durable_flush_in
+ * says so, and the runbook's output before it is written (what the runbook prints says it went
+ * on). Returns 0, or once it failed (reported the first time) the exit code the run must stop
+ * with: 1, or 75 when the journal is lost to the run (resumable). */
 int tr_durable_flush(void);
 
-/* Seconds until the writes held back must be committed with tr_durable_flush (0: now), or -1
- * when none are held back. The run's loop calls it every turn. */
+/* Seconds until tr_durable_flush must be called (0: now): the writes held back are due, or the
+ * locks' watch; -1 when neither is. The run's loop calls it every turn. */
 double tr_durable_flush_in(void);
 
 #endif

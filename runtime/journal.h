@@ -1,6 +1,7 @@
 /* The journal's storage interface: what durable runs need from wherever runs and steps are
- * kept. Nothing above this header knows which backend holds them (SQLite today, in
- * journal_sqlite.c; PostgreSQL for fleets can follow with the same operations).
+ * kept. Nothing above this header knows which backend holds them: SQLite in the state
+ * directory (journal_sqlite.c, the default) or a PostgreSQL database that a fleet of hosts
+ * shares (journal_pg.c, chosen by a postgresql:// URL).
  *
  * Every operation returns 0 on success and -1 on failure, with the reason in tr_journal_error()
  * unless said otherwise. Times are seconds since the epoch (UTC). JSON arguments are text the
@@ -46,20 +47,32 @@ typedef struct {
   double started, ended;     /* ended < 0: not ended */
 } tr_journal_step;
 
+/* One attempt of a run (a start of it): who ran it, as read back. Strings owned by the row. */
+typedef struct {
+  long long attempt, pid;
+  char *host, *status;       /* status: NULL while it runs (or when its process died) */
+  double started, ended;     /* ended < 0: no end recorded */
+  int exit_code;             /* -1 when none */
+} tr_journal_attempt;
+
 /* Who holds a lock that could not be taken. */
 typedef struct {
   long long pid;
   double started;            /* when the holder took it; 0 when unknown */
+  char host[256];            /* the holder's host name; "" when unknown */
 } tr_journal_holder;
 
 typedef int (*tr_journal_run_cb)(void *ud, const tr_journal_run *run);
 typedef int (*tr_journal_step_cb)(void *ud, const tr_journal_step *step);
+typedef int (*tr_journal_attempt_cb)(void *ud, const tr_journal_attempt *attempt);
 
 typedef struct {
-  const char *name;          /* "sqlite" */
-  /* Opens (creating if need be) the journal in the state directory `dir`, which exists. Returns
-   * NULL with the reason in err. */
-  tr_journal *(*open)(const char *dir, char *err, size_t errlen);
+  const char *name;          /* "sqlite" or "postgresql" */
+  /* Opens (creating or migrating its schema if need be) the journal at `where`: the state
+   * directory, which exists (SQLite), or the database's URL (PostgreSQL). Returns NULL with
+   * the reason in err; *transient set when trying again later may succeed (a database that
+   * could not be reached within its retry bound). */
+  tr_journal *(*open)(const char *where, char *err, size_t errlen, int *transient);
   void (*close)(tr_journal *j);
   const char *(*error)(tr_journal *j);
   /* Makes every write so far as safe as its kind promises (see the steps below): writes that
@@ -67,6 +80,14 @@ typedef struct {
   int (*flush)(tr_journal *j);
   /* When (epoch seconds) the oldest write held back was made; 0 when none is. */
   double (*held_since)(tr_journal *j);
+  /* Checks that the run may go on: its locks still held, its journal reachable. Returns 0,
+   * or -1 once the journal is lost (lost() is 1), and sets *next_in to the seconds until it
+   * wants to be called again (< 0: never; SQLite's locks cannot be lost). */
+  int (*watch)(tr_journal *j, double *next_in);
+  /* Whether the journal is lost to this run: a lock it held was lost (another process may run
+   * its key now) or the database stayed unreachable past the retry bound. The run must stop
+   * at once, write nothing more, and can be resumed (exit 75). */
+  int (*lost)(tr_journal *j);
 
   /* Locks, released by close or by the process's death (a crash never strands one). `name` is
    * "key:<run key>" or "name:<--lock NAME>". Returns 0 when taken, 1 when another process holds
@@ -83,8 +104,11 @@ typedef struct {
   int (*run_begin)(tr_journal *j, const char *key, const char *script, const char *args_json,
                    const char *script_hash, int fresh, long long pid, const char *host,
                    tr_journal_run *out, int *resumed);
-  /* Records the run's end: one of the TR_RUN_* statuses and the exit code. */
+  /* Records the run's end (and its attempt's): one of the TR_RUN_* statuses and the exit
+   * code. */
   int (*run_end)(tr_journal *j, const char *run_id, const char *status, int exit_code);
+  /* Calls cb for each attempt of the run, first first, until cb returns non-zero. */
+  int (*attempts_list)(tr_journal *j, const char *run_id, tr_journal_attempt_cb cb, void *ud);
   /* Calls cb for every run, oldest first, until cb returns non-zero. */
   int (*runs_list)(tr_journal *j, tr_journal_run_cb cb, void *ud);
   /* Reads the run `ref`: its id, or else the latest run of that key. Returns 1 when none. */
@@ -125,9 +149,11 @@ typedef struct {
 
 /* The backends. */
 extern const tr_journal_ops tr_journal_sqlite;
+extern const tr_journal_ops tr_journal_pg;
 
 /* Frees what a read row owns (not the row itself); the row is zeroed. */
 void tr_journal_run_free(tr_journal_run *r);
 void tr_journal_step_free(tr_journal_step *s);
+void tr_journal_attempt_free(tr_journal_attempt *a);
 
 #endif

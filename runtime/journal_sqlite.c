@@ -36,7 +36,7 @@
 #include "step_log.h"
 
 /* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char schema[] =
   "CREATE TABLE IF NOT EXISTS runs ("
@@ -71,7 +71,18 @@ static const char schema[] =
   "  id INTEGER PRIMARY KEY,"
   "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
   "  records BLOB NOT NULL);"
-  "CREATE INDEX IF NOT EXISTS step_log_run ON step_log(run_id, id);";
+  "CREATE INDEX IF NOT EXISTS step_log_run ON step_log(run_id, id);"
+  /* Since version 5: who ran each attempt (runs holds the latest one's host and pid). */
+  "CREATE TABLE IF NOT EXISTS attempts ("
+  "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+  "  attempt INTEGER NOT NULL,"
+  "  host TEXT,"
+  "  pid INTEGER,"
+  "  started REAL NOT NULL,"
+  "  ended REAL,"
+  "  status TEXT,"
+  "  exit_code INTEGER,"
+  "  PRIMARY KEY (run_id, attempt));";
 
 #define MAX_LOCKS 8
 #define MAX_STMTS 32
@@ -142,6 +153,11 @@ void tr_journal_step_free(tr_journal_step *s) {
   free(s->step_key); free(s->state); free(s->result); free(s->error); free(s->created_id);
   free(s->resolution);
   memset(s, 0, sizeof *s);
+}
+
+void tr_journal_attempt_free(tr_journal_attempt *a) {
+  free(a->host); free(a->status);
+  memset(a, 0, sizeof *a);
 }
 
 static int exec(tr_journal *j, const char *sql) {
@@ -310,8 +326,9 @@ static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what) {
   return ok;
 }
 
-static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
+static tr_journal *sq_open(const char *dir, char *err, size_t errlen, int *transient) {
   tr_journal *j = calloc(1, sizeof *j);
+  *transient = 0;
   char path[4096];
   if (!j || !(j->dir = strdup(dir))) {
     snprintf(err, errlen, "out of memory");
@@ -346,11 +363,18 @@ static tr_journal *sq_open(const char *dir, char *err, size_t errlen) {
   if (version < SCHEMA_VERSION) {
     /* Version 1 lacked runs.script_hash (its runs read as of an unknown script), versions 1
      * and 2 steps.resolution: add them. */
-    char sql[sizeof schema + 256];
+    char sql[sizeof schema + 1024];
     snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s %s %s PRAGMA user_version=%d; COMMIT;",
              version == 1 ? "ALTER TABLE runs ADD COLUMN script_hash TEXT;" : "",
              version == 1 || version == 2 ? "ALTER TABLE steps ADD COLUMN resolution TEXT;" : "",
              schema, SCHEMA_VERSION);
+    /* Runs begun before version 5 know their latest attempt only. */
+    if (version > 0 && version < 5) {
+      size_t used = strlen(sql) - strlen(" COMMIT;");
+      snprintf(sql + used, sizeof sql - used, " INSERT OR IGNORE INTO attempts SELECT id, "
+               "attempt, host, pid, started, ended, nullif(status, '" TR_RUN_RUNNING "'), "
+               "exit_code FROM runs; COMMIT;");
+    }
     if (exec(j, sql) != 0) goto failed_msg;
   }
   return j;
@@ -386,6 +410,18 @@ static const char *sq_error(tr_journal *j) {
   return j->err;
 }
 
+/* The file's locks are the process's own: nothing to watch, nothing to lose. */
+static int sq_watch(tr_journal *j, double *next_in) {
+  (void)j;
+  *next_in = -1;
+  return 0;
+}
+
+static int sq_lost(tr_journal *j) {
+  (void)j;
+  return 0;
+}
+
 /* ---- locks ---- */
 
 /* The lock file of `name`: locks/<64-bit FNV-1a of the name>.lock (any name, any length). */
@@ -398,12 +434,14 @@ static int lock_path(tr_journal *j, const char *name, char *path, size_t n) {
   return 0;
 }
 
+/* The lock file: "PID STARTED HOST\n". */
 static void read_holder(int fd, tr_journal_holder *holder) {
-  char buf[64] = { 0 };
+  char buf[512] = { 0 };
   holder->pid = 0;
   holder->started = 0;
+  holder->host[0] = '\0';
   if (pread(fd, buf, sizeof buf - 1, 0) > 0)
-    sscanf(buf, "%lld %lf", &holder->pid, &holder->started);
+    sscanf(buf, "%lld %lf %255s", &holder->pid, &holder->started, holder->host);
 }
 
 static int sq_lock(tr_journal *j, const char *name, double wait, tr_journal_holder *holder) {
@@ -431,8 +469,10 @@ static int sq_lock(tr_journal *j, const char *name, double wait, tr_journal_hold
     struct timespec ts = { 0, 50 * 1000 * 1000 };
     nanosleep(&ts, NULL);
   }
-  char buf[64];
-  int len = snprintf(buf, sizeof buf, "%lld %.3f\n", (long long)getpid(), now());
+  char buf[512], host[256] = "";
+  gethostname(host, sizeof host - 1);
+  int len = snprintf(buf, sizeof buf, "%lld %.3f %s\n", (long long)getpid(), now(),
+                     *host ? host : "-");
   if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
     fail(j, "cannot write %s: %s", path, strerror(errno));
     close(fd);
@@ -536,6 +576,10 @@ static int sq_run_begin(tr_journal *j, const char *key, const char *script,
                            : prepare(j, one, "i", (long long)sqlite3_last_insert_rowid(j->db)),
                out);
   if (rc != 0) goto rollback;
+  if (run_stmt(j, prepare(j, "INSERT OR REPLACE INTO attempts (run_id, attempt, host, pid, "
+                          "started) VALUES (?1, ?2, ?3, ?4, ?5)", "sisid", out->id, out->attempt,
+                          host, pid, t), "record an attempt") != 0)
+    goto rollback;
   tr_journal_run_free(&last);
   return exec(j, "COMMIT");
 rollback:
@@ -546,10 +590,42 @@ rollback:
 }
 
 static int sq_run_end(tr_journal *j, const char *run_id, const char *status, int exit_code) {
-  if (begin_write(j, 1) != 0) return -1;
-  return run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, ended = ?3, exit_code = ?4 "
-                             "WHERE id = ?1", "ssdi", run_id, status, now(), (long long)exit_code),
-                  "record a run's end");
+  if (begin_write(j, 1) != 0 || exec(j, "BEGIN IMMEDIATE") != 0) return -1;
+  double t = now();
+  if (run_stmt(j, prepare(j, "UPDATE runs SET status = ?2, ended = ?3, exit_code = ?4 "
+                          "WHERE id = ?1", "ssdi", run_id, status, t, (long long)exit_code),
+               "record a run's end") != 0 ||
+      run_stmt(j, prepare(j, "UPDATE attempts SET status = ?2, ended = ?3, exit_code = ?4 "
+                          "WHERE run_id = ?1 AND attempt = (SELECT attempt FROM runs WHERE id = "
+                          "?1)", "ssdi", run_id, status, t, (long long)exit_code),
+               "record an attempt's end") != 0) {
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+  }
+  return exec(j, "COMMIT");
+}
+
+static int sq_attempts_list(tr_journal *j, const char *run_id, tr_journal_attempt_cb cb,
+                            void *ud) {
+  sqlite3_stmt *st = prepare(j, "SELECT attempt, host, pid, started, ended, status, exit_code "
+                             "FROM attempts WHERE run_id = ?1 ORDER BY attempt", "s", run_id);
+  if (!st) return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    tr_journal_attempt a = { 0 };
+    a.attempt = sqlite3_column_int64(st, 0);
+    a.host = dup_text(st, 1);
+    a.pid = sqlite3_column_int64(st, 2);
+    a.started = sqlite3_column_double(st, 3);
+    a.ended = col_time(st, 4);
+    a.status = dup_text(st, 5);
+    a.exit_code = sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 6);
+    int stop = cb(ud, &a);
+    tr_journal_attempt_free(&a);
+    if (stop) { rc = SQLITE_DONE; break; }
+  }
+  release(j, st);
+  return rc == SQLITE_DONE ? 0 : db_fail(j, "list the attempts");
 }
 
 static int sq_runs_list(tr_journal *j, tr_journal_run_cb cb, void *ud) {
@@ -862,8 +938,9 @@ static int sq_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb c
 }
 
 const tr_journal_ops tr_journal_sqlite = {
-  "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_held_since, sq_lock, sq_unlock, sq_held,
-  sq_run_begin, sq_run_end, sq_runs_list, sq_run_get, sq_prune,
+  "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_held_since, sq_watch, sq_lost, sq_lock,
+  sq_unlock, sq_held, sq_run_begin, sq_run_end, sq_attempts_list, sq_runs_list, sq_run_get,
+  sq_prune,
   sq_step_started, sq_step_finished, sq_step_failed, sq_step_resolve, sq_created_known,
   sq_step_get, sq_steps_list,
 };

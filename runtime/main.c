@@ -134,6 +134,11 @@ static int parse(int argc, char **argv, options *o) {
       o->durable.state_dir = v;
       continue;
     }
+    if ((v = option_value(argc, argv, &i, "--journal", &bad))) {
+      if (!*v) return usage_error("%s", "--journal needs a postgresql:// URL");
+      o->durable.journal = v;
+      continue;
+    }
     if ((v = option_value(argc, argv, &i, "--run-id", &bad))) {
       if (!*v) return usage_error("%s", "--run-id needs a non-empty ID");
       o->durable.run_id = v;
@@ -381,6 +386,9 @@ int main(int argc, char **argv) {
   if (code >= 0) return tr_output_finish(code);
   if (o.check) return check_only(&o, argv[0]);
   if (o.init) return tr_output_finish(tr_init_main(o.ninit, o.init));
+  char why[512];
+  if (tr_journal_select(o.durable.journal, why, sizeof why) != 0)
+    return tr_output_finish(usage_error("%s", why));
   if (o.runs) return tr_output_finish(tr_runs_main(o.nruns, o.runs, o.durable.state_dir));
   char msg[256];
   if (tr_hostq_setup(msg, sizeof msg) != 0) {

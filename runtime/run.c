@@ -151,13 +151,15 @@ static int run_loop(lua_State *L, run_state *rs) {
       return TR_EXIT_ERROR;
     }
     /* Steps and waits journaled lately are committed together, at most TR_JOURNAL_BATCH
-     * seconds after the first of them (durable.h): the loop wakes up for it if need be. */
+     * seconds after the first of them, and a shared journal's locks are watched (durable.h):
+     * the loop wakes up for it if need be. */
     double flush_in = tr_durable_flush_in();
-    if (flush_in == 0 && tr_durable_flush() != 0) {
-      decide(rs, TR_EXIT_ERROR);
+    int stop = flush_in == 0 ? tr_durable_flush() : 0;
+    if (stop != 0) {
+      decide(rs, stop);
       tr_sched_cancel_all();
       TR_STACK_END(L, rs->nargs + 1, 0);
-      return TR_EXIT_ERROR;
+      return stop;
     }
     double wait = tr_sched_has_ready() ? 0 : deadline >= 0 ? deadline - now : -1;
     if (flush_in > 0 && (wait < 0 || flush_in < wait)) wait = flush_in;

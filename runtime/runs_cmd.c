@@ -17,6 +17,7 @@
 #include "durable.h"
 #include "escape.h"
 #include "json_redact.h"
+#include "log.h"
 
 typedef struct {
   const tr_journal_ops *ops;
@@ -72,6 +73,10 @@ static void put_run_fields(ctx *c, tr_buf *b, const tr_journal_run *r) {
   put_json_string(b, status_of(c, r));
   snprintf(num, sizeof num, ",\"attempt\":%lld", r->attempt);
   tr_buf_puts(b, num);
+  tr_buf_puts(b, ",\"host\":");
+  put_json_string(b, r->host);
+  snprintf(num, sizeof num, ",\"pid\":%lld", r->pid);
+  tr_buf_puts(b, num);
   tr_buf_puts(b, ",\"started\":");
   put_time(b, r->started, 1);
   tr_buf_puts(b, ",\"ended\":");
@@ -81,7 +86,8 @@ static void put_run_fields(ctx *c, tr_buf *b, const tr_journal_run *r) {
   tr_buf_puts(b, num);
 }
 
-/* The text line of a run: id, script and arguments, status, attempt, started, ended, exit. */
+/* The text line of a run: id, script and arguments, status, attempt, started, ended, exit, and
+ * the host of its latest attempt. */
 static void put_run_line(ctx *c, tr_buf *b, const tr_journal_run *r) {
   char num[64];
   tr_escape_text(b, r->id, strlen(r->id), TR_TEXT_LINE);
@@ -97,9 +103,53 @@ static void put_run_line(ctx *c, tr_buf *b, const tr_journal_run *r) {
   put_time(b, r->started, 0);
   tr_buf_puts(b, "  ");
   put_time(b, r->ended, 0);
-  if (r->exit_code < 0) snprintf(num, sizeof num, "  exit -\n");
-  else snprintf(num, sizeof num, "  exit %d\n", r->exit_code);
+  if (r->exit_code < 0) snprintf(num, sizeof num, "  exit -  host ");
+  else snprintf(num, sizeof num, "  exit %d  host ", r->exit_code);
   tr_buf_puts(b, num);
+  const char *host = r->host && *r->host ? r->host : "-";
+  tr_escape_text(b, host, strlen(host), TR_TEXT_LINE);
+  tr_buf_puts(b, "\n");
+}
+
+/* An attempt (who ran it: host and pid), in text (a line under the run's) or JSON. */
+static int attempt_one(void *ud, const tr_journal_attempt *a) {
+  ctx *c = ud;
+  tr_buf b = { 0 };
+  char num[96];
+  const char *host = a->host && *a->host ? a->host : "-";
+  if (c->json) {
+    snprintf(num, sizeof num, "%s{\"attempt\":%lld,\"host\":", c->count ? "," : "", a->attempt);
+    tr_buf_puts(&b, num);
+    put_json_string(&b, a->host);
+    snprintf(num, sizeof num, ",\"pid\":%lld,\"started\":", a->pid);
+    tr_buf_puts(&b, num);
+    put_time(&b, a->started, 1);
+    tr_buf_puts(&b, ",\"ended\":");
+    put_time(&b, a->ended, 1);
+    tr_buf_puts(&b, ",\"status\":");
+    put_json_string(&b, a->status);
+    if (a->exit_code < 0) snprintf(num, sizeof num, ",\"exit_code\":null}");
+    else snprintf(num, sizeof num, ",\"exit_code\":%d}", a->exit_code);
+    tr_buf_puts(&b, num);
+  } else {
+    snprintf(num, sizeof num, "  attempt %lld  host ", a->attempt);
+    tr_buf_puts(&b, num);
+    tr_escape_text(&b, host, strlen(host), TR_TEXT_LINE);
+    snprintf(num, sizeof num, "  pid %lld  ", a->pid);
+    tr_buf_puts(&b, num);
+    put_time(&b, a->started, 0);
+    tr_buf_puts(&b, "  ");
+    put_time(&b, a->ended, 0);
+    tr_buf_puts(&b, "  ");
+    tr_buf_puts(&b, a->status ? a->status : "-");
+    if (a->exit_code < 0) snprintf(num, sizeof num, "  exit -\n");
+    else snprintf(num, sizeof num, "  exit %d\n", a->exit_code);
+    tr_buf_puts(&b, num);
+  }
+  c->count++;
+  if (b.p) fwrite(b.p, 1, b.n, stdout);
+  free(b.p);
+  return 0;
 }
 
 static int list_one(void *ud, const tr_journal_run *r) {
@@ -208,13 +258,17 @@ static int show(ctx *c, const char *ref) {
   if (c->json) {
     tr_buf_puts(&b, "{");
     put_run_fields(c, &b, &r);
-    tr_buf_puts(&b, ",\"steps\":[");
+    tr_buf_puts(&b, ",\"attempts\":[");
   } else {
     put_run_line(c, &b, &r);
   }
   if (b.p) fwrite(b.p, 1, b.n, stdout);
   free(b.p);
-  rc = c->ops->steps_list(c->j, r.id, step_one, c);
+  /* Who ran each attempt (a fleet's hosts take over each other's runs), then the steps. */
+  rc = c->ops->attempts_list(c->j, r.id, attempt_one, c);
+  c->count = 0;
+  if (c->json) fputs("],\"steps\":[", stdout);
+  if (rc == 0) rc = c->ops->steps_list(c->j, r.id, step_one, c);
   tr_journal_run_free(&r);
   if (c->json) fputs("]}\n", stdout);
   if (rc != 0) fprintf(stderr, "taskrun runs: %s\n", c->ops->error(c->j));
@@ -360,8 +414,9 @@ static int resolve(ctx *c, const char *ref, const char *step_ref, const decision
         gmtime_r(&t, &tm);
         strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
       }
-      fprintf(stderr, "taskrun runs: run %s is running (held by pid %lld since %s): nothing was "
-              "resolved; try again after it ends\n", r.id, holder.pid, since);
+      fprintf(stderr, "taskrun runs: run %s is running (held by pid %lld since %s%s%s): nothing "
+              "was resolved; try again after it ends\n", r.id, holder.pid, since,
+              *holder.host ? " on host " : "", holder.host);
       code = TR_EXIT_LOCKED;
     }
     goto done;
@@ -442,8 +497,8 @@ done:
 }
 
 int tr_runs_main(int argc, char **argv, const char *state_dir) {
-  ctx c = { tr_journal_backend(), NULL, 0, 0 };
-  const char *cmd = NULL, *ref = NULL, *older = NULL, *step = NULL;
+  ctx c = { NULL, NULL, 0, 0 };
+  const char *cmd = NULL, *ref = NULL, *older = NULL, *step = NULL, *journal = NULL;
   decision dec = { NULL, NULL };
   int decisions = 0;
   for (int i = 0; i < argc; i++) {
@@ -456,6 +511,8 @@ int tr_runs_main(int argc, char **argv, const char *state_dir) {
     else if (strncmp(a, "--id=", 5) == 0) { dec.how = "id"; dec.id = a + 5; decisions++; }
     else if (strcmp(a, "--state-dir") == 0 && i + 1 < argc) state_dir = argv[++i];
     else if (strncmp(a, "--state-dir=", 12) == 0) state_dir = a + 12;
+    else if (strcmp(a, "--journal") == 0 && i + 1 < argc) journal = argv[++i];
+    else if (strncmp(a, "--journal=", 10) == 0) journal = a + 10;
     else if (strcmp(a, "--older-than") == 0 && i + 1 < argc) older = argv[++i];
     else if (strncmp(a, "--older-than=", 13) == 0) older = a + 13;
     else if (a[0] == '-') return usage("unknown option or missing value");
@@ -480,10 +537,19 @@ int tr_runs_main(int argc, char **argv, const char *state_dir) {
     return usage("prune needs --older-than D, a duration like 90m or 720h");
   if (older && (!cmd || strcmp(cmd, "prune") != 0)) return usage("--older-than is prune's");
   char dir[PATH_MAX], err[1024];
-  int missing;
+  int missing, transient;
+  if (journal && tr_journal_select(journal, err, sizeof err) != 0) return usage(err);
+  c.ops = tr_journal_backend();
   if (tr_state_dir_resolve(state_dir, dir, sizeof dir) != 0) return usage("--state-dir too long");
   /* A state directory nobody has run in yet holds no runs: nothing to list, show or prune. */
-  c.j = tr_journal_open_dir(dir, 0, &missing, err, sizeof err);
+  c.j = tr_journal_open_dir(dir, 0, &missing, &transient, err, sizeof err);
+  if (!c.j && tr_journal_url()) {
+    char *url = tr_redact(tr_journal_url(), strlen(tr_journal_url()), NULL);
+    fprintf(stderr, "taskrun runs: cannot %s the journal database %s: %s\n",
+            transient ? "reach" : "use", url ? url : "", err);
+    free(url);
+    return transient ? TR_EXIT_LOCKED : 1;
+  }
   if (!c.j && !missing) {
     fprintf(stderr, "taskrun runs: cannot read the state directory %s: %s\n", dir, err);
     return 1;

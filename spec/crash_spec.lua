@@ -14,8 +14,10 @@
 --
 -- Replay one seed: CRASH_SEED=17 (a random seed) or CRASH_SEED=restore:3 / mount:3 (killed while
 -- that POST is in flight first) tools/run-specs spec/crash_spec.lua. CRASH_SEEDS=200 runs seeds
--- 1..200 instead of the fixed list.
+-- 1..200 instead of the fixed list. spec/crash_pg_spec.lua runs the same matrix against
+-- PostgreSQL (CRASH_SEEDS_PG seeds, default 5, and the in-flight ones).
 local H = require("harness")
+local backend = require("backend")
 local cjson = require("cjson")
 
 local RUNBOOK = "spec/runbooks/crash.lua"
@@ -95,13 +97,13 @@ describe("a runbook killed at random points and run again until it ends", functi
     local w = { dir = dir, counter = dir .. "/counter", state = dir .. "/state" }
     w.opts = { script_path = RUNBOOK, args = { w.counter },
                flags = { "--run-id", RUN_ID },
-               env = H.sim_env(sim, { TASKRUN_STATE_DIR = w.state }) }
+               env = H.sim_env(sim, backend.env(dir)) }
     return w
   end
 
   -- The run's journal (`runs show --json`); { steps = {} } if a kill came before it began.
   local function journal(w)
-    local r = H.run({ flags = { "--state-dir", w.state, "runs", "show", RUN_ID, "--json" } })
+    local r = H.run({ flags = { "runs", "show", RUN_ID, "--json" }, env = w.opts.env })
     if r.code ~= 0 and r.stderr:find('no run "' .. RUN_ID .. '"', 1, true) then
       return { steps = {} }
     end
@@ -264,7 +266,9 @@ describe("a runbook killed at random points and run again until it ends", functi
     local post, n = only:match("^(%a+):(%d+)$")
     seeds[1] = { label = only, seed = tonumber(n or only), first = post }
   else
-    for n = 1, tonumber(os.getenv("CRASH_SEEDS") or 25) do
+    local count = backend.name == "pg" and (os.getenv("CRASH_SEEDS_PG") or 5)
+      or os.getenv("CRASH_SEEDS") or 25
+    for n = 1, tonumber(count) do
       seeds[#seeds + 1] = { label = tostring(n), seed = n }
     end
     local fresh = os.time()

@@ -4,6 +4,7 @@
 -- exit 6). A finished call is never sent again. The simulator's request log says how many
 -- requests each run sent.
 local H = require("harness")
+local backend = require("backend")
 local cjson = require("cjson")
 
 local ACCOUNT = "/accounts/8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e"
@@ -49,7 +50,7 @@ local function setup()
   -- A failed assertion must not leave the simulator running (busted would wait for it).
   finally(function() if not s.stopped then s.sim.stop() end end)
   s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = H.sim_env(s.sim, { TASKRUN_STATE_DIR = s.dir .. "/state" })
+  s.env = H.sim_env(s.sim, backend.env(s.dir))
   function s.run(args)
     return H.run({ script_path = s.script, args = args, env = s.env })
   end

@@ -7,6 +7,7 @@
 -- file (--request-log) is how the spec sees a POST arrive, and how it counts them. A POST is
 -- held in flight by a latency fault: the simulator creates the job first, then holds the answer.
 local H = require("harness")
+local backend = require("backend")
 local json = require("cjson")
 
 local RESTORE = "/account/account-sim00001/providers/cloudmanager_cbs/api/v2/restore"
@@ -35,7 +36,7 @@ local function setup()
   s.log = s.dir .. "/requests.log"
   s.sim = H.start_sim({ "--request-log", s.log })
   s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = H.sim_env(s.sim, { TASKRUN_STATE_DIR = s.dir .. "/state" })
+  s.env = H.sim_env(s.sim, backend.env(s.dir))
   local function env(extra)
     local e = {}
     for k, v in pairs(s.env) do e[k] = v end

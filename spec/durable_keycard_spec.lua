@@ -4,6 +4,7 @@
 -- sent again once, two are exit 6. A finished call is never sent again. The simulator's request
 -- log says how many requests each run sent.
 local H = require("harness")
+local backend = require("backend")
 
 local ZONE = "/zones/z1/installs"
 
@@ -48,7 +49,7 @@ local function setup()
   -- A failed assertion must not leave the simulator running (busted would wait for it).
   finally(function() if not s.stopped then s.sim.stop() end end)
   s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = H.sim_env(s.sim, { TASKRUN_STATE_DIR = s.dir .. "/state" })
+  s.env = H.sim_env(s.sim, backend.env(s.dir))
   function s.run(args)
     return H.run({ script_path = s.script, args = args, env = s.env })
   end

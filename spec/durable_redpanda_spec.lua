@@ -4,6 +4,7 @@
 -- adopted; none, and topics not mounted, sends the POST again once; two candidates, or a call
 -- the runbook now makes differently, stop with exit 6.
 local H = require("harness")
+local backend = require("backend")
 
 local MOUNT = "/v1/cloud-storage/topics/mount"
 
@@ -48,7 +49,8 @@ end
 local function setup()
   local s = { sim = H.start_sim({ "--speed", "4" }) }
   s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = H.sim_env(s.sim, { TASKRUN_STATE_DIR = H.tmpdir() .. "/state", TOPICS = "orders" })
+  s.env = H.sim_env(s.sim, backend.env(H.tmpdir()))
+  s.env.TOPICS = "orders"
   function s.run(args, env)
     local e = {}
     for k, v in pairs(s.env) do e[k] = v end

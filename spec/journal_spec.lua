@@ -1,7 +1,9 @@
 -- Durable runs, the foundation: where the journal lives, which run a start continues, the locks
--- a run holds, taskrun.run, and the `taskrun runs` subcommands.
+-- a run holds, taskrun.run, and the `taskrun runs` subcommands. The same spec runs against
+-- PostgreSQL (spec/journal_pg_spec.lua): backend.lua gives each test a journal of its own.
 local H = require("harness")
 local json = require("cjson")
+local backend = require("backend")
 
 local tmpdir = H.tmpdir
 
@@ -36,7 +38,7 @@ if arg[1] == "fail" then error(taskrun.error("timeout", "the wait gave up")) end
 local function setup()
   local s = { dir = tmpdir() }
   s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = { TASKRUN_STATE_DIR = s.dir .. "/state" }
+  s.env = backend.env(s.dir)
   function s.run(args, flags, env)
     local e = {}
     for k, v in pairs(s.env) do e[k] = v end
@@ -85,7 +87,10 @@ local function until_stderr(p, text)
   error("taskrun never wrote " .. text)
 end
 
-describe("the state directory", function()
+-- The state directory holds SQLite's journal; a PostgreSQL journal has none.
+local describe_sqlite = backend.name == "sqlite" and describe or function() end
+
+describe_sqlite("the state directory", function()
   it("is TASKRUN_STATE_DIR, else $XDG_STATE_HOME/taskrun, else ~/.local/state/taskrun", function()
     local xdg, home, env_dir, flag = tmpdir(), tmpdir(), tmpdir() .. "/env", tmpdir() .. "/flag"
     local script = H.write_tmp("print('ran')", ".lua")
@@ -246,9 +251,9 @@ describe("taskrun runs", function()
     local lines = {}
     for l in t:gmatch("[^\n]+") do lines[#lines + 1] = l end
     assert.are.equal(2, #lines)
-    assert.matches("^1  .*%.lua %[\"a b\"%]  finished  attempt 1  %d%d%d%d%-.*Z  .*Z  exit 0$",
-                   lines[1])
-    assert.matches("^2  .*%.lua %[\"fail\"%]  failed  attempt 1  .*  exit 4$", lines[2])
+    assert.matches("^1  .*%.lua %[\"a b\"%]  finished  attempt 1  %d%d%d%d%-.*Z  .*Z  exit 0  "
+                   .. "host %S+$", lines[1])
+    assert.matches("^2  .*%.lua %[\"fail\"%]  failed  attempt 1  .*  exit 4  host %S+$", lines[2])
     local runs = s.runs_json()
     assert.are.equal(2, #runs)
     local rfc3339 = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$"
@@ -277,7 +282,8 @@ describe("taskrun runs", function()
     assert.are.equal(json.null, shown.ended)
     assert.are.equal(json.null, shown.exit_code)
     assert.are.same({}, shown.steps)
-    assert.matches("^1  .*%.lua %[\"hold\"%]  interrupted  attempt 1  .*  %-  exit %-\n$",
+    assert.matches("^1  .*%.lua %[\"hold\"%]  interrupted  attempt 1  .*  %-  exit %-  host %S+\n"
+                   .. "  attempt 1  host %S+  pid %d+  %d%d%d%d%-%S+Z  %-  %-  exit %-\n$",
                    s.runs({ "runs", "show", "1" }).stdout)
     local r = H.run({ flags = { "runs", "show", "9" }, env = s.env })
     assert.are.equal(1, r.code)

@@ -6,6 +6,7 @@
 -- (started, durably, then the run ends in doubt), so that these scenarios need no simulator;
 -- spec/durable_bluexp_spec.lua settles real ones against it.
 local H = require("harness")
+local backend = require("backend")
 local json = require("cjson")
 
 local KEY = "call:bluexp.start_restore:0123456789abcdef"
@@ -38,7 +39,7 @@ print("attempt " .. taskrun.run.attempt .. " " .. tostring(state) .. " " .. tost
 local function setup(mode)
   local s = { dir = H.tmpdir() }
   s.script = H.write_tmp("local json = require('taskrun.json')\n" .. RUNBOOK, ".lua")
-  s.env = { TASKRUN_STATE_DIR = s.dir .. "/state" }
+  s.env = backend.env(s.dir)
   function s.run()
     return H.run({ script_path = s.script, args = { mode or "doubt" }, env = s.env })
   end

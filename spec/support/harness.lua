@@ -94,6 +94,8 @@ local function spawn(cmd)
     local code = exit_code(p:close())
     local err = read_file(errpath)
     os.remove(errpath)
+    -- Killed: what it held outside the process may take a moment to be let go (backend.lua).
+    if code == 137 and H.after_kill then H.after_kill(pid) end
     return { code = code, stdout = rest, stderr = err }
   end
   return proc

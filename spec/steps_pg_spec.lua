@@ -1,0 +1,4 @@
+-- The steps spec against a PostgreSQL journal: a throwaway cluster for this file (support/pg.lua),
+-- a schema of its own per test (support/backend.lua).
+_G.SPEC_JOURNAL = "pg"
+assert(loadfile("spec/steps_spec.lua", "t", _ENV))()
