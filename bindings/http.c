@@ -253,6 +253,19 @@ static void add_query_piece(lua_State *L, int parts, const query_key *key, int i
   TR_STACK_END(L, 0, 0);
 }
 
+/* [-0, +1, m] Pushes the strings of the list at idx joined by sep (table.concat's work). */
+static void push_joined(lua_State *L, int idx, const char *sep) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (i > 1) luaL_addstring(&b, sep);
+    lua_rawgeti(L, idx, i);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+}
+
 /* [-0, +1, e] query = { k = v, k2 = { v1, v2 } } as "k=v&k2=v1&k2=v2", keys in byte order so
  * the URL is repeatable. Bounded by itself: never more than MAX_QUERY_KEYS keys, whatever the
  * table holds. */
@@ -287,15 +300,7 @@ static void push_query(lua_State *L, int q) {
     }
     lua_pop(L, 1);
   }
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  lua_Integer count = (lua_Integer)lua_rawlen(L, parts);
-  for (lua_Integer i = 1; i <= count; i++) {
-    if (i > 1) luaL_addchar(&b, '&');
-    lua_rawgeti(L, parts, i);
-    luaL_addvalue(&b);
-  }
-  luaL_pushresult(&b);
+  push_joined(L, parts, "&");
   lua_remove(L, parts);
   TR_STACK_END(L, 0, 1);
 }
@@ -700,15 +705,7 @@ static void push_headers(lua_State *L, CURL *easy) {
     while (lua_next(L, repeats)) {
       int list = lua_gettop(L);
       lua_pushvalue(L, list - 1);
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-      for (lua_Integer i = 1; i <= n; i++) {
-        if (i > 1) luaL_addstring(&b, ", ");
-        lua_rawgeti(L, list, i);
-        luaL_addvalue(&b);
-      }
-      luaL_pushresult(&b);
+      push_joined(L, list, ", ");
       lua_rawset(L, out);
       lua_pop(L, 1);
     }
