@@ -4,7 +4,7 @@
  * res:json().
  *
  * The options are checked and kept in the request, and the request joins its host's queue
- * (runtime/hostq.c); only when its turn comes does it take an easy handle (a kept one, reset)
+ * (runtime/hostq.c); only when its turn comes does it take an easy handle
  * and set it up, so a request waiting its turn holds no libcurl state. */
 #include <ctype.h>
 #include <errno.h>
@@ -91,7 +91,7 @@ static void req_release(http_req *r) {
   if (r->in_flight) tr_loop_stop_transfer(r->easy);
   r->in_flight = 0;
   tr_hostq_cancel(&r->slot);
-  tr_loop_easy_release(r->easy);
+  curl_easy_cleanup(r->easy);
   r->easy = NULL;
   curl_slist_free_all(r->headers);
   r->headers = NULL;
@@ -170,10 +170,15 @@ static void on_cancel(tr_op *op) {
 
 static void apply(http_req *r);
 
-/* Its turn in its host's queue: an easy handle, set up, into the loop. */
+/* Its turn in its host's queue: an easy handle, set up, into the loop. Every request has a new
+ * handle: libcurl before 8.1.0 (Debian 12 ships 7.88.1) keeps a dangling pointer to the last
+ * header of a handle's previous transfer, and a response whose first header line is folded
+ * (starts with a space) then writes through it (curl issue #11101, found by our fuzzer). Kept
+ * connections live in the multi handle, so reusing handles only saved ~5% of a poll's
+ * instructions. */
 static int on_start(tr_hostq_req *q) {
   http_req *r = (http_req *)((char *)q - offsetof(http_req, slot));
-  if (!r->easy && !(r->easy = tr_loop_easy())) {
+  if (!r->easy && !(r->easy = curl_easy_init())) {
     r->start_error = CURLM_OUT_OF_MEMORY;
   } else {
     apply(r);
@@ -754,6 +759,13 @@ static int raise_transport(lua_State *L, http_req *r) {
                   "bytes of headers; the server or a proxy is misbehaving", r->method, url,
                   MAX_HEADER_LINES, (int)MAX_HEADER_BYTES);
     lua_pushliteral(L, "too_large");
+  } else if (r->result == CURLE_BAD_FUNCTION_ARGUMENT && r->head_lines > 0) {
+    /* libcurl's header store refuses a line it cannot place (a folded line with no header
+     * before it) and says only "A libcurl function was given a bad argument". */
+    tr_push_error(L, "transport", "%s %s: the response's headers are malformed (a continued "
+                  "line with no header before it); the server or a proxy is misbehaving",
+                  r->method, url);
+    lua_pushliteral(L, "other");
   } else if (os_errno == EMFILE || os_errno == ENFILE) {
     /* libcurl says "Couldn't connect to server", which sends people to the network. */
     tr_push_error(L, "transport", "%s %s failed: the process ran out of file descriptors "

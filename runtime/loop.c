@@ -25,8 +25,6 @@
  * room. 64 shards keep 16,384 transfers under that bound; beyond it, the least loaded. */
 #define TR_SHARD_TRANSFERS 256
 #define TR_MAX_SHARDS 64
-/* Easy handles kept for reuse: enough for the requests in flight to a few hosts at once. */
-#define TR_EASY_POOL 64
 /* The upper half of a watched descriptor's epoll cookie: no shard has this index. */
 #define TR_WATCH_TAG 0xFFFFFFFEu
 
@@ -49,9 +47,7 @@ static struct {
   int nwatched;         /* the size of that array */
   int watches;          /* watches in force */
   long host_connections, max_connections;   /* 0: libcurl's defaults */
-  CURL *pool[TR_EASY_POOL];
-  int npool;
-} lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 }, NULL, 0, 0, 0, 0, { NULL }, 0 };
+} lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 }, NULL, 0, 0, 0, 0 };
 
 /* The epoll cookie of a socket: its shard above, the descriptor below. */
 static uint64_t cookie(const tr_shard *sh, curl_socket_t s) {
@@ -182,20 +178,6 @@ void tr_loop_stop_transfer(CURL *easy) {
     lp.transfers--;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
   }
-}
-
-CURL *tr_loop_easy(void) {
-  return lp.npool > 0 ? lp.pool[--lp.npool] : curl_easy_init();
-}
-
-void tr_loop_easy_release(CURL *easy) {
-  if (!easy) return;
-  if (lp.npool == TR_EASY_POOL || !lp.curl_ready) {
-    curl_easy_cleanup(easy);
-    return;
-  }
-  curl_easy_reset(easy);
-  lp.pool[lp.npool++] = easy;
 }
 
 void tr_loop_arm(tr_timer *t, double due) {
@@ -330,7 +312,6 @@ void tr_loop_run_once(double max_wait) {
 }
 
 void tr_loop_close(void) {
-  while (lp.npool > 0) curl_easy_cleanup(lp.pool[--lp.npool]);
   for (int i = 0; i < lp.nshards; i++) curl_multi_cleanup(lp.shards[i].multi);
   lp.nshards = 0;
   if (lp.curl_ready) curl_global_cleanup();

@@ -28,11 +28,6 @@ CURLM *tr_loop_multi(void);
  * per_host times `hosts` in all. Call it before or after the multi handle exists. */
 void tr_loop_set_host_connections(int per_host, int hosts);
 
-/* An easy handle with default options: a kept one (curl_easy_reset), or a new one; NULL when
- * out of memory. A fresh curl_easy_init per request costs more than a reset. */
-CURL *tr_loop_easy(void);
-/* Gives a handle that is in no transfer back, to be kept for the next request or cleaned up. */
-void tr_loop_easy_release(CURL *easy);
 
 /* Adds a configured easy handle to a multi handle with room. Returns a CURLMcode. */
 int tr_loop_start_transfer(CURL *easy, tr_transfer *x);
