@@ -257,18 +257,6 @@ static void format_file(tr_buf *b, const tr_metrics_run *run, double last_succes
                "provider and outcome, over every run of the runbook.", rb);
 }
 
-/* Writes all of b to fd. Returns 0, or -1 with errno set. */
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 int tr_metrics_write(const char *path, const tr_metrics_run *run, char *err, size_t n) {
   previous prev;
   read_previous(path, run->runbook, &prev);
@@ -292,20 +280,29 @@ int tr_metrics_write(const char *path, const tr_metrics_run *run, char *err, siz
   memcpy(tmp, path, len);
   memcpy(tmp + len, ".XXXXXX", 8);
   int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
   int rc = -1;
   const char *step = "cannot create a temporary file next to it";
-  if (fd >= 0) {
+  if (fd >= 0 && !f) {
+    int saved = errno;
+    close(fd);
+    unlink(tmp);
+    errno = saved;
+  } else if (f) {
     step = "cannot write it";
     /* mkstemp makes it 0600; the collector often runs as another user. */
-    if (fchmod(fd, 0644) == 0 && write_all(fd, b.p, b.n) == 0 && fsync(fd) == 0) {
-      step = "cannot replace it";
-      if (close(fd) == 0) {
-        fd = -1;
-        rc = rename(tmp, path);
-      }
-    }
+    int written = fchmod(fd, 0644) == 0 && fwrite(b.p, 1, b.n, f) == b.n && fflush(f) == 0 &&
+                  fsync(fd) == 0;
     int saved = errno;
-    if (fd >= 0) close(fd);
+    if (fclose(f) != 0 && written) {
+      saved = errno;
+      written = 0;
+    }
+    if (written) {
+      step = "cannot replace it";
+      rc = rename(tmp, path);
+      saved = errno;
+    }
     if (rc != 0) unlink(tmp);
     errno = saved;
   }

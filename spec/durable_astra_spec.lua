@@ -3,8 +3,7 @@
 -- flight finds exactly its backup on resume (one is adopted, none is sent again once, two are
 -- exit 6). A finished call is never sent again. The simulator's request log says how many
 -- requests each run sent.
-local H = require("harness")
-local backend = require("backend")
+local durable_sim = require("durable_sim")
 local cjson = require("cjson")
 
 local ACCOUNT = "/accounts/8c7f3a52-5b1e-4c1d-9a0e-6f2d1b3c4a5e"
@@ -21,61 +20,22 @@ say("ready")
 if arg[2] == "hold" and taskrun.run.attempt == 1 then taskrun.sleep(60) end
 ]==]
 
--- The simulator: its admin endpoints, or Astra's API with the sim's token.
-local function call(sim, method, path, body)
-  return (sim.call(method, path, body, "sim-astra-token"))
+local function setup()
+  return durable_sim.setup({ runbook = RUNBOOK, token = "sim-astra-token", finally = finally })
 end
 
-local function posts(sim)
-  local out = {}
-  for _, r in ipairs(call(sim, "GET", "/_sim/requests?method=POST").requests) do
-    if r.path == BACKUPS then out[#out + 1] = r end
-  end
-  return out
+local function posts(s)
+  return s.requests("POST", BACKUPS)
 end
 
-local function backups(sim)
-  return call(sim, "GET", BACKUPS).items
+local function backups(s)
+  return s.call("GET", BACKUPS).items
 end
 
 -- A second backup named `name`, made through the API as another client would.
-local function another(sim, name)
-  return call(sim, "POST", BACKUPS, { type = "application/astra-appBackup", version = "1.1",
-                                      name = name })
-end
-
-local function setup()
-  local s = { dir = H.tmpdir() }
-  s.sim = H.start_sim()
-  -- A failed assertion must not leave the simulator running (busted would wait for it).
-  finally(function() if not s.stopped then s.sim.stop() end end)
-  s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = H.sim_env(s.sim, backend.env(s.dir))
-  function s.run(args)
-    return H.run({ script_path = s.script, args = args, env = s.env })
-  end
-  -- Starts the runbook, waits until the simulator has its POST (whose answer a latency fault
-  -- holds), and kills the runbook with SIGKILL.
-  function s.kill_in_flight(args)
-    call(s.sim, "POST", "/_sim/faults", { kind = "latency", method = "POST", path = BACKUPS,
-                                          ms = 20000 })
-    local p = H.spawn({ script_path = s.script, args = args, env = s.env })
-    for _ = 1, 3000 do
-      if #posts(s.sim) > 0 then break end
-      os.execute("sleep 0.01")
-    end
-    assert.are.equal(1, #posts(s.sim), "the POST never arrived")
-    p:kill("KILL")
-    assert.are.equal(137, p:wait().code)
-  end
-  return s
-end
-
--- A finished run ends its simulator: exit 0 also says the sanitizer build saw nothing wrong.
-local function finish(s)
-  s.stopped = true
-  local r = s.sim.stop()
-  assert.are.equal(0, r.code, r.stderr)
+local function another(s, name)
+  return s.call("POST", BACKUPS, { type = "application/astra-appBackup", version = "1.1",
+                                   name = name })
 end
 
 local function fields(out)
@@ -86,40 +46,40 @@ describe("astra.backup in a journaled run", function()
   it("names the backup after the run and the step: a Kubernetes name, the same on resume",
     function()
       local s = setup()
-      s.kill_in_flight({ "-" })
-      local name = cjson.decode(posts(s.sim)[1].body).name
+      s.kill_in_flight({ "-" }, "POST", BACKUPS)
+      local name = cjson.decode(posts(s)[1].body).name
       assert.matches("^taskrun%-r%d+%-%x+%-%x%x%x%x%x%x%x%x%-1$", name)
       assert.is_true(#name <= 63)
       local r = s.run({ "-" })
       assert.are.equal(0, r.code, r.stderr)
-      local list = backups(s.sim)
+      local list = backups(s)
       assert.are.equal(1, #list)
       assert.are.equal(name, list[1].name)
       local _, resource = fields(r.stdout)
       assert.are.equal(list[1].id, resource)
       assert.matches('adopted appBackup "' .. list[1].id .. '" named "' .. name .. '"', r.stderr,
         1, true)
-      assert.are.equal(1, #posts(s.sim))
-      finish(s)
+      assert.are.equal(1, #posts(s))
+      s.finish()
     end)
 
   it("killed while a named backup's POST was in flight adopts the one of that name", function()
     local s = setup()
-    another(s.sim, "nightly")              -- another name: never a candidate
-    call(s.sim, "DELETE", "/_sim/requests")
-    s.kill_in_flight({ "weekly" })
+    another(s, "nightly")              -- another name: never a candidate
+    s.call("DELETE", "/_sim/requests")
+    s.kill_in_flight({ "weekly" }, "POST", BACKUPS)
     local r = s.run({ "weekly" })
     assert.are.equal(0, r.code, r.stderr)
     local _, resource, task_name = fields(r.stdout)
     assert.are.equal("astra.backup", task_name)
-    assert.are.equal(backups(s.sim)[2].id, resource)
-    assert.are.equal(1, #posts(s.sim))
-    finish(s)
+    assert.are.equal(backups(s)[2].id, resource)
+    assert.are.equal(1, #posts(s))
+    s.finish()
   end)
 
   it("finished replays its Task on resume and sends nothing", function()
     local s = setup()
-    local p = H.spawn({ script_path = s.script, args = { "-", "hold" }, env = s.env })
+    local p = s.spawn({ "-", "hold" })
     local first = p:line()
     assert.are.equal("ready", p:line())
     p:kill("KILL")
@@ -127,46 +87,46 @@ describe("astra.backup in a journaled run", function()
     local r = s.run({ "-", "hold" })
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal(first .. "\nready\n", r.stdout)
-    assert.are.equal(1, #posts(s.sim))
-    assert.are.equal(1, #backups(s.sim))
-    finish(s)
+    assert.are.equal(1, #posts(s))
+    assert.are.equal(1, #backups(s))
+    s.finish()
   end)
 
   it("whose POST created nothing is sent again, once, under the same name", function()
     local s = setup()
-    call(s.sim, "POST", "/_sim/faults", { kind = "server_error", method = "POST", path = BACKUPS })
+    s.call("POST", "/_sim/faults", { kind = "server_error", method = "POST", path = BACKUPS })
     local r1 = s.run({ "-" })
     assert.are.equal(1, r1.code, r1.stderr)
-    assert.are.equal(0, #backups(s.sim))
+    assert.are.equal(0, #backups(s))
     local r = s.run({ "-" })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("sending the request again, once", r.stderr, 1, true)
-    local sent = posts(s.sim)
+    local sent = posts(s)
     assert.are.equal(2, #sent)
     assert.are.equal(cjson.decode(sent[1].body).name, cjson.decode(sent[2].body).name)
-    assert.are.equal(1, #backups(s.sim))
-    finish(s)
+    assert.are.equal(1, #backups(s))
+    s.finish()
   end)
 
   it("of a name the runbook gave, finding none, stops with exit 6: the name may be another's",
     function()
       local s = setup()
-      call(s.sim, "POST", "/_sim/faults", { kind = "server_error", method = "POST",
+      s.call("POST", "/_sim/faults", { kind = "server_error", method = "POST",
                                             path = BACKUPS })
       assert.are.equal(1, s.run({ "nightly" }).code)
       local r = s.run({ "nightly" })
       assert.are.equal(6, r.code, r.stderr)
       assert.matches("cannot tell whether it acted on it", r.stderr, 1, true)
-      assert.are.equal(1, #posts(s.sim))
-      finish(s)
+      assert.are.equal(1, #posts(s))
+      s.finish()
     end)
 
   it("with two backups of its name stops with exit 6, naming both", function()
     local s = setup()
-    s.kill_in_flight({ "-" })
-    local name = cjson.decode(posts(s.sim)[1].body).name
-    another(s.sim, name)
-    local list = backups(s.sim)
+    s.kill_in_flight({ "-" }, "POST", BACKUPS)
+    local name = cjson.decode(posts(s)[1].body).name
+    another(s, name)
+    local list = backups(s)
     assert.are.equal(2, #list)
     local r = s.run({ "-" })
     assert.are.equal(6, r.code, r.stderr)
@@ -174,7 +134,7 @@ describe("astra.backup in a journaled run", function()
     assert.matches("2 candidates", r.stderr, 1, true)
     assert.matches(list[1].id, r.stderr, 1, true)
     assert.matches(list[2].id, r.stderr, 1, true)
-    assert.are.equal(2, #posts(s.sim))     -- its own and the second one
-    finish(s)
+    assert.are.equal(2, #posts(s))     -- its own and the second one
+    s.finish()
   end)
 end)

@@ -3,8 +3,7 @@
 -- (Keycard lists installs, not the catalog tasks that made them): one match is adopted, none is
 -- sent again once, two are exit 6. A finished call is never sent again. The simulator's request
 -- log says how many requests each run sent.
-local H = require("harness")
-local backend = require("backend")
+local durable_sim = require("durable_sim")
 
 local ZONE = "/zones/z1/installs"
 
@@ -24,60 +23,12 @@ say("ready")
 if arg[3] == "hold" and taskrun.run.attempt == 1 then taskrun.sleep(60) end
 ]==]
 
--- The simulator: its admin endpoints, or Keycard's API with the sim's token.
-local function call(sim, method, path, body)
-  return (sim.call(method, path, body, "sim-keycard-token"))
-end
-
--- The requests of `method` the simulator saw whose path is exactly `path` (or starts with it
--- when `prefix`).
-local function requests(sim, method, path, prefix)
-  local out = {}
-  for _, r in ipairs(call(sim, "GET", "/_sim/requests?method=" .. method).requests) do
-    if r.path == path or prefix and r.path:sub(1, #path) == path then out[#out + 1] = r end
-  end
-  return out
-end
-
-local function installs(sim)
-  return call(sim, "GET", ZONE).items
-end
-
 local function setup()
-  local s = { dir = H.tmpdir() }
-  s.sim = H.start_sim()
-  -- A failed assertion must not leave the simulator running (busted would wait for it).
-  finally(function() if not s.stopped then s.sim.stop() end end)
-  s.script = H.write_tmp(RUNBOOK, ".lua")
-  s.env = H.sim_env(s.sim, backend.env(s.dir))
-  function s.run(args)
-    return H.run({ script_path = s.script, args = args, env = s.env })
-  end
-  function s.spawn(args)
-    return H.spawn({ script_path = s.script, args = args, env = s.env })
-  end
-  -- Starts the runbook, waits until the simulator has the request (`method` on `path`) that a
-  -- latency fault holds the answer of, and kills the runbook with SIGKILL.
-  function s.kill_in_flight(args, method, path)
-    call(s.sim, "POST", "/_sim/faults", { kind = "latency", method = method, path = path,
-                                          ms = 20000 })
-    local p = s.spawn(args)
-    for _ = 1, 3000 do
-      if #requests(s.sim, method, path) > 0 then break end
-      os.execute("sleep 0.01")
-    end
-    assert.are.equal(1, #requests(s.sim, method, path), "the request never arrived")
-    p:kill("KILL")
-    assert.are.equal(137, p:wait().code)
-  end
-  return s
+  return durable_sim.setup({ runbook = RUNBOOK, token = "sim-keycard-token", finally = finally })
 end
 
--- A finished run ends its simulator: exit 0 also says the sanitizer build saw nothing wrong.
-local function finish(s)
-  s.stopped = true
-  local r = s.sim.stop()
-  assert.are.equal(0, r.code, r.stderr)
+local function installs(s)
+  return s.call("GET", ZONE).items
 end
 
 local function fields(out)
@@ -89,7 +40,7 @@ describe("keycard.install in a journaled run", function()
     function()
       local s = setup()
       s.kill_in_flight({ "install" }, "POST", ZONE)
-      local list = installs(s.sim)
+      local list = installs(s)
       assert.are.equal(1, #list)
       local r = s.run({ "install" })
       assert.are.equal(0, r.code, r.stderr)
@@ -98,9 +49,9 @@ describe("keycard.install in a journaled run", function()
       assert.are.equal("install:" .. list[1].id, id)
       assert.are.equal(list[1].id, install_id)
       assert.matches("adopted install \"" .. list[1].id .. "\"", r.stderr, 1, true)
-      assert.are.equal(1, #requests(s.sim, "POST", ZONE))
-      assert.are.equal(1, #installs(s.sim))
-      finish(s)
+      assert.are.equal(1, #s.requests("POST", ZONE))
+      assert.are.equal(1, #installs(s))
+      s.finish()
     end)
 
   it("finished replays its Task on resume and sends nothing", function()
@@ -116,36 +67,36 @@ describe("keycard.install in a journaled run", function()
     local _, id2, install_id2 = fields(r.stdout)
     assert.are.equal(id, id2)                      -- the catalog task, read again by its id
     assert.are.equal(install_id, install_id2)
-    assert.are.equal(1, #requests(s.sim, "POST", ZONE))
-    assert.are.equal(1, #installs(s.sim))
-    finish(s)
+    assert.are.equal(1, #s.requests("POST", ZONE))
+    assert.are.equal(1, #installs(s))
+    s.finish()
   end)
 
   it("whose POST created nothing is sent again, once", function()
     local s = setup()
     -- A 503 in place of the answer: the request went out, the vendor did nothing.
-    call(s.sim, "POST", "/_sim/faults", { kind = "server_error", method = "POST", path = ZONE })
+    s.call("POST", "/_sim/faults", { kind = "server_error", method = "POST", path = ZONE })
     local r1 = s.run({ "install" })
     assert.are.equal(1, r1.code, r1.stderr)
-    assert.are.equal(0, #installs(s.sim))
+    assert.are.equal(0, #installs(s))
     local r = s.run({ "install" })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("sending the request again, once", r.stderr, 1, true)
-    local list = installs(s.sim)
+    local list = installs(s)
     assert.are.equal(1, #list)
     local _, id, install_id = fields(r.stdout)
     assert.are.equal(list[1].id, install_id)
     assert.are_not.equal("install:" .. list[1].id, id)   -- a catalog task, as answered
-    assert.are.equal(2, #requests(s.sim, "POST", ZONE))
-    finish(s)
+    assert.are.equal(2, #s.requests("POST", ZONE))
+    s.finish()
   end)
 
   it("with two installs of the package since the step began stops with exit 6, naming both",
     function()
       local s = setup()
       s.kill_in_flight({ "install" }, "POST", ZONE)
-      call(s.sim, "POST", ZONE, { package_id = "pkg_linear" })
-      local list = installs(s.sim)
+      s.call("POST", ZONE, { package_id = "pkg_linear" })
+      local list = installs(s)
       assert.are.equal(2, #list)
       local r = s.run({ "install" })
       assert.are.equal(6, r.code, r.stderr)
@@ -153,14 +104,14 @@ describe("keycard.install in a journaled run", function()
       assert.matches("2 candidates", r.stderr, 1, true)
       assert.matches(list[1].id, r.stderr, 1, true)
       assert.matches(list[2].id, r.stderr, 1, true)
-      assert.are.equal(2, #requests(s.sim, "POST", ZONE))   -- its own and the second one
-      finish(s)
+      assert.are.equal(2, #s.requests("POST", ZONE))   -- its own and the second one
+      s.finish()
     end)
 end)
 
 describe("keycard.uninstall in a journaled run", function()
   local function installed(s)
-    local t = call(s.sim, "POST", ZONE, { package_id = "pkg_linear" })
+    local t = s.call("POST", ZONE, { package_id = "pkg_linear" })
     return t.install_id
   end
 
@@ -175,22 +126,22 @@ describe("keycard.uninstall in a journaled run", function()
     assert.are.equal("uninstall:" .. id, task_id)
     assert.are.equal(id, install_id)
     assert.matches("adopted install \"" .. id .. "\" (deleting)", r.stderr, 1, true)
-    assert.are.equal(1, #requests(s.sim, "DELETE", ZONE .. "/" .. id))
-    finish(s)
+    assert.are.equal(1, #s.requests("DELETE", ZONE .. "/" .. id))
+    s.finish()
   end)
 
   it("whose DELETE left the install active is sent again, once", function()
     local s = setup()
     local id = installed(s)
-    call(s.sim, "POST", "/_sim/faults", { kind = "server_error", method = "DELETE",
+    s.call("POST", "/_sim/faults", { kind = "server_error", method = "DELETE",
                                           path = ZONE .. "/" .. id })
     local r1 = s.run({ "uninstall", id })
     assert.are.equal(1, r1.code, r1.stderr)
     local r = s.run({ "uninstall", id })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("sending the request again, once", r.stderr, 1, true)
-    assert.are.equal(2, #requests(s.sim, "DELETE", ZONE .. "/" .. id))
-    assert.are.equal("deleting", call(s.sim, "GET", ZONE .. "/" .. id).status)
-    finish(s)
+    assert.are.equal(2, #s.requests("DELETE", ZONE .. "/" .. id))
+    assert.are.equal("deleting", s.call("GET", ZONE .. "/" .. id).status)
+    s.finish()
   end)
 end)
