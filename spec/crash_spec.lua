@@ -35,12 +35,7 @@ local POSTS = {
 local POST_ORDER = { "restore", "mount" }
 local STEPS = { "prepare", "between", "done" }
 
-local function now_ms()
-  local p = io.popen("date +%s%3N")
-  local t = tonumber(p:read("l"))
-  p:close()
-  return t
-end
+local function now_ms() return tonumber(H.output_line("date +%s%3N")) end
 
 -- An admin call to the simulator: its decoded answer.
 local function admin(sim, method, path, body)

@@ -12,12 +12,6 @@ local json = require("cjson")
 
 local RESTORE = "/account/account-sim00001/providers/cloudmanager_cbs/api/v2/restore"
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
 local function touch(path)
   assert(io.open(path, "wb")):close()
 end
@@ -26,13 +20,6 @@ end
 local function replace(s, a, b)
   local i, j = s:find(a, 1, true)
   return s:sub(1, i - 1) .. b .. s:sub(j + 1)
-end
-
-local function hostname()
-  local p = io.popen("hostname")
-  local h = p:read("l")
-  p:close()
-  return h
 end
 
 -- Prints "ran PID" (its own pid) and "ready ATTEMPT", then journals a step every 20 ms until the
@@ -104,17 +91,10 @@ local function start_many(s, n)
   end
   os.execute("{ " .. table.concat(parts, " ") .. " } >/dev/null 2>&1")
   local m = {}
-  local function read(path)
-    local f = io.open(path, "rb")
-    if not f then return nil end
-    local t = f:read("a")
-    f:close()
-    return t
-  end
   function m.codes()
     local c, k = {}, 0
     for i = 1, n do
-      local t = read(s.dir .. "/p" .. i .. ".rc")
+      local t = H.read_if_there(s.dir .. "/p" .. i .. ".rc")
       if t then c[i] = tonumber(t) k = k + 1 end
     end
     return c, k
@@ -128,8 +108,8 @@ local function start_many(s, n)
     end
     error("only " .. select(2, m.codes()) .. " of the processes ended")
   end
-  function m.out(i) return read(s.dir .. "/p" .. i .. ".out") or "" end
-  function m.err(i) return read(s.dir .. "/p" .. i .. ".err") or "" end
+  function m.out(i) return H.read_if_there(s.dir .. "/p" .. i .. ".out") or "" end
+  function m.err(i) return H.read_if_there(s.dir .. "/p" .. i .. ".err") or "" end
   return m
 end
 
@@ -160,7 +140,7 @@ describe("one key started by many processes at once", function()
           assert.are.equal(75, codes[i], m.err(i))
           assert.are.equal("", m.out(i))
           assert.matches("is held by pid " .. pid .. " since %d%d%d%d%-%d%d%-%d%dT[%d:]+Z on host "
-            .. hostname():gsub("%p", "%%%0") .. ": nothing was run", m.err(i))
+            .. H.output_line("hostname"):gsub("%p", "%%%0") .. ": nothing was run", m.err(i))
         end
       end
       touch(s.release)
@@ -214,9 +194,9 @@ print("restored " .. done.state .. " attempt " .. taskrun.run.attempt)
     local shown = json.decode(H.run({ flags = { "runs", "show", "1", "--json" }, env = env })
                                 .stdout)
     assert.are.same({ "finished", 2, 2 }, { shown.status, shown.attempt, #shown.attempts })
-    assert.are.same({ p.pid, json.null, hostname() },
+    assert.are.same({ p.pid, json.null, H.output_line("hostname") },
       { shown.attempts[1].pid, shown.attempts[1].status, shown.attempts[1].host })
-    assert.are.same({ "finished", hostname() },
+    assert.are.same({ "finished", H.output_line("hostname") },
       { shown.attempts[2].status, shown.attempts[2].host })
     assert.are_not.equal(p.pid, shown.attempts[2].pid)
   end)

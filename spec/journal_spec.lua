@@ -7,18 +7,6 @@ local backend = require("backend")
 
 local tmpdir = H.tmpdir
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function mode_of(path)
-  local p = io.popen("stat -c %a " .. H.quote(path))
-  local m = p:read("l")
-  p:close()
-  return m
-end
 
 -- Prints the run's identity on one line, then "ready"; given "hold" it then sleeps on its first
 -- attempt (to be killed or to hold its locks), given "hold2" on its first two; later attempts
@@ -97,21 +85,21 @@ describe_sqlite("the state directory", function()
     local r = H.run({ script_path = script,
                       env = { TASKRUN_STATE_DIR = false, XDG_STATE_HOME = xdg, HOME = home } })
     assert.are.equal(0, r.code, r.stderr)
-    assert.is_true(exists(xdg .. "/taskrun/journal.db"))
-    assert.are.equal("700", mode_of(xdg .. "/taskrun"))
+    assert.is_true(H.exists(xdg .. "/taskrun/journal.db"))
+    assert.are.equal("700", H.output_line("stat -c %a " .. H.quote(xdg .. "/taskrun")))
     r = H.run({ script_path = script,
                 env = { TASKRUN_STATE_DIR = false, XDG_STATE_HOME = false, HOME = home } })
     assert.are.equal(0, r.code, r.stderr)
-    assert.is_true(exists(home .. "/.local/state/taskrun/journal.db"))
-    assert.are.equal("700", mode_of(home .. "/.local/state/taskrun"))
+    assert.is_true(H.exists(home .. "/.local/state/taskrun/journal.db"))
+    assert.are.equal("700", H.output_line("stat -c %a " .. H.quote(home .. "/.local/state/taskrun")))
     r = H.run({ script_path = script,
                 env = { TASKRUN_STATE_DIR = env_dir, XDG_STATE_HOME = xdg } })
     assert.are.equal(0, r.code, r.stderr)
-    assert.is_true(exists(env_dir .. "/journal.db"))
+    assert.is_true(H.exists(env_dir .. "/journal.db"))
     r = H.run({ script_path = script, flags = { "--state-dir", flag },
                 env = { TASKRUN_STATE_DIR = env_dir } })
     assert.are.equal(0, r.code, r.stderr)
-    assert.is_true(exists(flag .. "/journal.db"))
+    assert.is_true(H.exists(flag .. "/journal.db"))
   end)
 
   it("that cannot be written is a usage error naming it, and nothing runs", function()
@@ -129,7 +117,7 @@ describe_sqlite("the state directory", function()
     local r = s.run({}, { "--no-journal" })
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("nil false 1\nready\n", r.stdout)
-    assert.is_false(exists(s.dir .. "/state"))
+    assert.is_false(H.exists(s.dir .. "/state"))
   end)
 end)
 

@@ -129,12 +129,6 @@ local function ls(dir)
   return names
 end
 
-local function inode(path)
-  local p = io.popen("stat -c %i " .. H.quote(path))
-  local n = p:read("l")
-  p:close()
-  return n
-end
 
 -- A runbook that waits on a BlueXP job which ends as $OUTCOME says (COMPLETED or FAILED).
 local RUNBOOK = [[
@@ -242,10 +236,10 @@ describe("--metrics-file", function()
     local old = H.read_file(s.prom)
     -- a second name for the old file: written in place, it would change under this name too
     assert.is_true(os.execute("ln " .. H.quote(s.prom) .. " " .. H.quote(s.dir .. "/old")))
-    local old_inode = inode(s.prom)
+    local old_inode = H.output_line("stat -c %i " .. H.quote(s.prom))
     assert.are.equal(3, s.run("FAILED").code)
     assert.are.equal(old, H.read_file(s.dir .. "/old"))
-    assert.are_not.equal(old_inode, inode(s.prom))
+    assert.are_not.equal(old_inode, H.output_line("stat -c %i " .. H.quote(s.prom)))
     assert.are.same({ "old", "restore.lua", "taskrun.prom" }, ls(s.dir))
     parse(H.read_file(s.prom))
   end)

@@ -11,13 +11,6 @@ local RUNBOOK_PATH = "/etc/taskrun/restore-and-mount.lua"
 local METRICS_PATH = "/var/lib/prometheus/node-exporter/taskrun-restore.prom"
 local OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK"
 
-local function pwd()
-  local p = io.popen("pwd")
-  local d = p:read("l")
-  p:close()
-  return d
-end
-
 -- `text` with every plain occurrence of each key of `subst` replaced by its value.
 local function substitute(text, subst)
   for from, to in pairs(subst) do
@@ -125,7 +118,7 @@ describe("the crontab recipe", function()
     -- cron's environment: its own few variables and the crontab's, PATH=/usr/bin:/bin, with
     -- `taskrun` installed on it (a directory holding a link to the one just built)
     local bin = H.tmpdir()
-    assert.is_true(os.execute("ln -s " .. H.quote(pwd() .. "/taskrun") .. " " .. H.quote(bin)))
+    assert.is_true(os.execute("ln -s " .. H.quote(H.output_line("pwd") .. "/taskrun") .. " " .. H.quote(bin)))
     local secret = H.write_tmp("a-refresh-token\n")
     local env = { "HOME=" .. s.dir, "LOGNAME=ops", "SHELL=/bin/sh", "PATH=" .. bin .. ":/usr/bin:/bin",
                   "TASKRUN_STATE_DIR=" .. s.dir .. "/state", "BLUEXP_REFRESH_TOKEN_FILE=" .. secret }
@@ -180,7 +173,7 @@ describe("the systemd recipe", function()
     local dir = H.tmpdir()
     -- verify checks that ExecStart's program exists: the one just built stands in
     local f = assert(io.open(dir .. "/taskrun-restore.service", "w"))
-    f:write((service:gsub("/usr/local/bin/taskrun", pwd() .. "/taskrun")))
+    f:write((service:gsub("/usr/local/bin/taskrun", H.output_line("pwd") .. "/taskrun")))
     f:close()
     f = assert(io.open(dir .. "/taskrun-restore.timer", "w"))
     f:write(timer)

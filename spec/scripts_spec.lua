@@ -133,18 +133,11 @@ end)
 
 -- ---- no simulator left behind -------------------------------------------------------------
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 -- The pid's command name and parent, or nil once the process is gone (a zombie still counts:
 -- its parent never reaped it).
 local function proc_info(pid)
-  local stat = read("/proc/" .. pid .. "/stat")
+  local stat = H.read_if_there("/proc/" .. pid .. "/stat")
   if not stat then return nil end
   local comm, ppid, pgrp = stat:match("^%d+ %((.*)%) %a (%d+) (%d+)")
   return { comm = comm, ppid = tonumber(ppid), pgrp = tonumber(pgrp) }

@@ -15,6 +15,29 @@ local function read_file(path)
 end
 H.read_file = read_file
 
+-- The file's contents, or nil when it cannot be opened (not there yet, say).
+function H.read_if_there(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The first line a shell command prints (without its newline), or nil.
+function H.output_line(cmd)
+  local p = assert(io.popen(cmd))
+  local line = p:read("l")
+  p:close()
+  return line
+end
+
 -- A new empty directory (mktemp -d), e.g. a state directory of a spec's own.
 function H.tmpdir()
   local p = io.popen("mktemp -d")
