@@ -398,45 +398,39 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
   else if (lua_isnil(L, query_idx)) lua_pushliteral(L, "");
   else tr_raise(L, "usage", "http: query must be a table");
   const char *query = lua_tostring(L, -1);
-  if (!*query && is_known_plain(url, len)) {
+  int plain = !*query && is_known_plain(url, len);
+  if (!plain) {
+    CURLU *u = curl_url();
+    if (!u) luaL_error(L, "out of memory");
+    /* PATH_AS_IS: never fold "/./" or "/../" away; a path is sent as it was built. */
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS);
+    if (uc == CURLUE_OK && *query) uc = curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY);
+    if (uc != CURLUE_OK) {
+      curl_url_cleanup(u);
+      push_url_for_message(L, url, len);
+      tr_raise(L, "usage", "http: bad URL %s: %s", lua_tostring(L, -1), curl_url_strerror(uc));
+    }
+    plain = !*query && !has_login(u);
+    if (plain) {
+      remember_plain(url, len);
+    } else {
+      char *full = NULL, *safe = NULL;
+      curl_url_get(u, CURLUPART_URL, &full, 0);
+      curl_url_set(u, CURLUPART_USER, NULL, 0);
+      curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+      curl_url_get(u, CURLUPART_URL, &safe, 0);
+      r->url = full ? strdup(full) : NULL;
+      r->safe_url = safe ? strdup(safe) : NULL;
+      curl_free(full);
+      curl_free(safe);
+    }
+    curl_url_cleanup(u);
+  }
+  if (plain) {
     r->url = strdup(url);
     r->safe_url = strdup(url);
-    if (!r->url || !r->safe_url) luaL_error(L, "out of memory");
-    lua_pop(L, 1);
-    TR_STACK_END(L, 0, 0);
-    return;
   }
-  CURLU *u = curl_url();
-  if (!u) luaL_error(L, "out of memory");
-  /* PATH_AS_IS: never fold "/./" or "/../" away; a path is sent as it was built. */
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS);
-  if (uc == CURLUE_OK && *query) uc = curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY);
-  if (uc != CURLUE_OK) {
-    curl_url_cleanup(u);
-    push_url_for_message(L, url, len);
-    tr_raise(L, "usage", "http: bad URL %s: %s", lua_tostring(L, -1), curl_url_strerror(uc));
-  }
-  if (!*query && !has_login(u)) {
-    curl_url_cleanup(u);
-    remember_plain(url, len);
-    r->url = strdup(url);
-    r->safe_url = strdup(url);
-    if (!r->url || !r->safe_url) luaL_error(L, "out of memory");
-    lua_pop(L, 1);
-    TR_STACK_END(L, 0, 0);
-    return;
-  }
-  char *full = NULL, *safe = NULL;
-  curl_url_get(u, CURLUPART_URL, &full, 0);
-  curl_url_set(u, CURLUPART_USER, NULL, 0);
-  curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-  curl_url_get(u, CURLUPART_URL, &safe, 0);
-  curl_url_cleanup(u);
-  r->url = full ? strdup(full) : NULL;
-  r->safe_url = safe ? strdup(safe) : NULL;
-  curl_free(full);
-  curl_free(safe);
-  if (!r->url) luaL_error(L, "out of memory");
+  if (!r->url || !r->safe_url) luaL_error(L, "out of memory");
   lua_pop(L, 1);
   TR_STACK_END(L, 0, 0);
 }
