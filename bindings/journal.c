@@ -152,54 +152,134 @@ static int l_finished(lua_State *L) {
   return 0;
 }
 
-/* finish_step(name, seq, ...) -> text | nil: [-(2+n), +1, e] records that the step `name`
- * returned the n values given, as {"n": n, "v": [values, null for nil]}; returns that text when
- * a value is an object (a table with a metatable: the step returns its plain fields), else nil.
- * A value JSON cannot hold is a `usage` error. taskrun.step's whole ending in one call. */
-static int l_finish_step(lua_State *L) {
+/* What finish_step's encoding hands the journal. */
+typedef struct {
+  const tr_journal_ops *ops;
+  tr_journal *j;
+  const char *run_id, *name;
+  long long seq;
+  int objects;   /* a value is an object: the text comes back to Lua */
+  int rc;        /* the journal's answer */
+} results_ctx;
+
+static int record_results_text(lua_State *L, void *ud, const char *text, size_t len) {
+  results_ctx *c = ud;
+  c->rc = c->ops->step_finished(c->j, c->run_id, c->name, c->seq, text, NULL, 0);
+  if (c->rc == 0 && c->objects) lua_pushlstring(L, text, len);
+  return 0;
+}
+
+/* record_results(ctx, ...) -> text?: [-(1+n), +0|+1, e] encodes the values and records them
+ * (under finish_step's pcall, which tells an encoding error from the journal's: the journal's
+ * is in ctx). */
+static int record_results(lua_State *L) {
+  results_ctx *c = lua_touserdata(L, 1);
+  tr_json_encode_results(L, 2, record_results_text, c);
+  return c->rc == 0 && c->objects ? 1 : 0;
+}
+
+/* begin_step(name, seq) -> nil | "finished", result_json | "failed", error_json:
+ * [-2, +0|+2, e] taskrun.step's whole beginning in one call: on a resumed run, the journal's
+ * record of the step when it finished, or failed and --retry-failed was not given (the step
+ * does not run); else records its start. */
+static int l_begin_step(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   long long seq = (long long)luaL_checkinteger(L, 2);
-  int n = lua_gettop(L) - 2, objects = 0;
-  luaL_checkstack(L, n + 2, "taskrun.step");
-  lua_pushcfunction(L, tr_json_encode_values);
-  for (int i = 3; i <= n + 2; i++) {
-    lua_pushvalue(L, i);
-    if (!objects && lua_type(L, i) == LUA_TTABLE && lua_getmetatable(L, i)) {
-      lua_pop(L, 1);
-      objects = 1;
+  const tr_journal_ops *ops;
+  const char *run_id;
+  tr_journal *j = current(L, &ops, &run_id);
+  if (tr_durable_resumed()) {
+    tr_journal_step s;
+    int rc = ops->step_get(j, run_id, name, seq, &s);
+    if (rc < 0) return journal_error(L, ops, j, "read a step");
+    if (rc == 0) {
+      int done = strcmp(s.state, TR_STEP_FINISHED) == 0;
+      int failed = strcmp(s.state, TR_STEP_FAILED) == 0 && !tr_durable_retry_failed();
+      if (done || failed) {
+        lua_pushstring(L, s.state);
+        lua_pushstring(L, done ? s.result : s.error);
+      }
+      tr_journal_step_free(&s);
+      if (done || failed) return 2;
     }
   }
-  if (lua_pcall(L, n, 1, 0) != LUA_OK) {
+  if (ops->step_started(j, run_id, name, seq, NULL, 0) != 0)
+    return journal_error(L, ops, j, "record a step's start");
+  return 0;
+}
+
+/* The step's function raised err (at 1): unless a signal or --timeout is ending the run (the step
+ * was interrupted, not failed: the journal keeps "started" and a resume runs it again), records
+ * the error as encode_error (upvalue 1) gives it. Raises err again, as it was. */
+static int step_raised(lua_State *L, const char *name, long long seq) {
+  if (!(tr_signals_pending() || tr_signals_deadline_passed())) {
+    const tr_journal_ops *ops;
+    const char *run_id;
+    tr_journal *j = current(L, &ops, &run_id);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    if (ops->step_failed(j, run_id, name, seq, luaL_checkstring(L, -1), 0) != 0)
+      return journal_error(L, ops, j, "record a step's failure");
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 1);
+  return lua_error(L);
+}
+
+/* finish_step(name, seq, ok, ...) -> ...: [-(3+n), +n, e] taskrun.step's whole ending, given
+ * what pcall of its function returned: records the n results as {"n": n, "v": [values, null
+ * for nil]} and returns them, or, when a value is an object (a table with a metatable), what
+ * decode (upvalue 2) makes of that text: the step returns an object's plain fields, as a resume
+ * would. A value JSON cannot hold is a `usage` error. When ok is false, records the error
+ * (step_raised) and raises it again. A closure made by step_finisher. */
+static int l_finish_step(lua_State *L) {
+  results_ctx c;
+  c.name = luaL_checkstring(L, 1);
+  c.seq = (long long)luaL_checkinteger(L, 2);
+  if (!lua_toboolean(L, 3)) {
+    lua_settop(L, 4);
+    lua_rotate(L, 1, -3);   /* the error first */
+    return step_raised(L, c.name, c.seq);
+  }
+  c.j = current(L, &c.ops, &c.run_id);
+  c.objects = 0;
+  c.rc = 0;
+  int n = lua_gettop(L) - 3;
+  luaL_checkstack(L, n + 3, "taskrun.step");
+  lua_pushcfunction(L, record_results);
+  lua_pushlightuserdata(L, &c);
+  for (int i = 4; i <= n + 3; i++) {
+    lua_pushvalue(L, i);
+    if (!c.objects && lua_type(L, i) == LUA_TTABLE && lua_getmetatable(L, i)) {
+      lua_pop(L, 1);
+      c.objects = 1;
+    }
+  }
+  if (lua_pcall(L, n + 1, c.objects, 0) != LUA_OK) {
     const char *why = lua_istable(L, -1) && lua_getfield(L, -1, "message") == LUA_TSTRING
       ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
     return tr_raise(L, "usage", "taskrun.step: step \"%s\" returned a value that is not "
                     "JSON-encodable (%s): return strings, numbers, booleans, nil and tables of "
-                    "them", name, why);
+                    "them", c.name, why);
   }
-  /* {"n":n,"v":[...]}, with n written by hand: lua_pushfstring's %d goes through snprintf. */
-  char head[32] = "{\"n\":";
-  size_t at = strlen(head);
-  char digits[12];
-  int len = 0, count = n;
-  do digits[len++] = (char)('0' + count % 10); while ((count /= 10) > 0);
-  while (len > 0) head[at++] = digits[--len];
-  memcpy(head + at, ",\"v\":", 5);
-  at += 5;
-  size_t values_len;
-  const char *values = lua_tolstring(L, -1, &values_len);
-  luaL_Buffer buf;
-  char *p = luaL_buffinitsize(L, &buf, at + values_len + 1);
-  memcpy(p, head, at);
-  memcpy(p + at, values, values_len);
-  p[at + values_len] = '}';
-  luaL_pushresultsize(&buf, at + values_len + 1);
-  const char *text = lua_tostring(L, -1);
-  const tr_journal_ops *ops;
-  const char *run_id;
-  tr_journal *j = current(L, &ops, &run_id);
-  if (ops->step_finished(j, run_id, name, seq, text, NULL, 0) != 0)
-    return journal_error(L, ops, j, "record a step's end");
-  if (!objects) lua_pushnil(L);
+  if (c.rc != 0) return journal_error(L, c.ops, c.j, "record a step's end");
+  if (!c.objects) return n;
+  int base = lua_gettop(L) - 1;
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_rotate(L, -2, 1);   /* decode(text) */
+  lua_call(L, 1, LUA_MULTRET);
+  return lua_gettop(L) - base;
+}
+
+/* step_finisher(encode_error, decode) -> finish_step: [-2, +1] taskrun.step's ending
+ * (l_finish_step), with the functions it needs from step.lua: encode_error(err) -> the
+ * journal's text of an error, decode(text) -> the results a text holds. */
+static int l_step_finisher(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  lua_pushcclosure(L, l_finish_step, 2);
   return 1;
 }
 
@@ -288,7 +368,8 @@ int luaopen_taskrun_journal(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "journaled", l_journaled }, { "resumed", l_resumed }, { "retry_failed", l_retry_failed },
     { "stopping", l_stopping }, { "wall", l_wall }, { "get", l_get }, { "started", l_started },
-    { "finished", l_finished }, { "finish_step", l_finish_step }, { "failed", l_failed },
+    { "finished", l_finished }, { "begin_step", l_begin_step },
+    { "step_finisher", l_step_finisher }, { "failed", l_failed },
     { "hash", l_hash },
     { "steps", l_steps }, { "run_id", l_run_id }, { "mark_in_doubt", l_mark_in_doubt },
     { "known_id", l_known_id }, { "attempt", l_attempt },

@@ -522,6 +522,7 @@ static void encode_array(lua_State *L, out_buf *b, int idx, lua_Integer n, int d
 typedef struct {
   const char *s;
   size_t len;
+  int value;     /* the stack slot of the key's value, or 0: look it up in the table */
 } key_text;
 
 /* Byte order, with lengths: keys may hold NUL ("a" and "a\0b" are two keys). */
@@ -585,6 +586,10 @@ static void write_object(lua_State *L, out_buf *b, int idx, key_text *keys, size
     if (i > 0) add_char(b, ',');
     encode_string(b, keys[i].s, keys[i].len);
     add_char(b, ':');
+    if (keys[i].value) {
+      encode_value(L, b, keys[i].value, depth + 1);
+      continue;
+    }
     lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_rawget(L, idx);
     encode_value(L, b, lua_gettop(L), depth + 1);
@@ -607,7 +612,25 @@ static long list_keys(lua_State *L, int idx, key_text *keys, size_t max) {
       return more ? (long)max + 1 : -1;
     }
     keys[n].s = lua_tolstring(L, -1, &keys[n].len);
+    keys[n].value = 0;
     n++;
+  }
+  return (long)n;
+}
+
+/* list_keys for a small object (max keys at most), leaving each key and its value on the
+ * stack, so that write_object finds the values where they are (keys[i].value) instead of
+ * looking each up again: the caller sets the top back. */
+static long list_pairs(lua_State *L, int idx, key_text *keys, size_t max) {
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) return -1;
+    if (n == max) return (long)max + 1;
+    keys[n].s = lua_tolstring(L, -2, &keys[n].len);
+    keys[n].value = lua_gettop(L);
+    n++;
+    lua_pushvalue(L, -2);   /* the key again, for the next lua_next */
   }
   return (long)n;
 }
@@ -617,7 +640,7 @@ static long list_keys(lua_State *L, int idx, key_text *keys, size_t max) {
  * listed by the same pass that tells it from an array. */
 static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
   if (depth > MAX_DEPTH) tr_raise(L, "usage", "json.encode: nested too deep (a cycle?)");
-  luaL_checkstack(L, 8, "json.encode");
+  luaL_checkstack(L, 2 * SMALL_OBJECT + 8, "json.encode");
   if (lua_getmetatable(L, idx)) {
     int marked = lua_topointer(L, -1) == b->array_mt;
     lua_pop(L, 1);
@@ -627,11 +650,14 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
     }
   }
   key_text small[SMALL_OBJECT];
-  long n = list_keys(L, idx, small, SMALL_OBJECT);
+  int top = lua_gettop(L);
+  long n = list_pairs(L, idx, small, SMALL_OBJECT);
   if (n >= 0 && n <= SMALL_OBJECT) {
     write_object(L, b, idx, small, (size_t)n, depth);
+    lua_settop(L, top);
     return;
   }
+  lua_settop(L, top);
   if (n < 0) {
     lua_Integer len = array_length(L, idx);
     if (len <= 0) refuse_keys(L, idx);
@@ -705,22 +731,24 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
-/* [-0, +1, e] The JSON array of the function's arguments, nil as null: what json.encode({...})
- * would give if a Lua table could hold nils, without building the table (bindings.h). */
-int tr_json_encode_values(lua_State *L) {
-  int n = lua_gettop(L);
-  TR_STACK_BEGIN(L);
+/* [-0, +k, e] A step's results, the values at first..top, as {"n":count,"v":[values, null for
+ * nil]}, handed to done (bindings.h) without becoming a Lua string: the k values done pushes stay
+ * on the stack. */
+int tr_json_encode_results(lua_State *L, int first, tr_json_text_fn done, void *ud) {
+  int top = lua_gettop(L);
   out_buf b;
   out_begin(L, &b);
-  add_char(&b, '[');
-  for (int i = 1; i <= n; i++) {
-    if (i > 1) add_char(&b, ',');
+  add_len(&b, "{\"n\":", 5);
+  encode_integer(&b, top - first + 1);
+  add_len(&b, ",\"v\":[", 6);
+  for (int i = first; i <= top; i++) {
+    if (i > first) add_char(&b, ',');
     encode_value(L, &b, i, 1);
   }
-  add_char(&b, ']');
-  out_end(L, &b);
-  TR_STACK_END(L, 0, 1);
-  return 1;
+  add_len(&b, "]}", 3);   /* with the NUL that ends the text */
+  int rc = done(L, ud, b.p, b.n - 1);
+  lua_remove(L, b.box);
+  return rc;
 }
 
 /* json.array(t): [-1, +1] marks t (default {}) so it encodes as an array, even when empty. */
