@@ -13,7 +13,6 @@ local journal = require("taskrun._journal")
 local json = require("taskrun.json")
 
 local step = {}
-local counts = {}   -- name -> calls so far in this run
 
 local function usage(msg)
   error(core.error("usage", "taskrun.step: " .. msg), 3)
@@ -50,13 +49,15 @@ function step.raise_recorded(text)
   error(core.error(e.kind, e.message, e.fields), 0)
 end
 
--- The step's ending, in C (taskrun._journal's step_finisher): records the results and returns
--- them, or records the error and raises it again. A result that is a table with a metatable (a
--- Task, an object) is journaled as its fields only, and the step returns what a resume would:
--- the plain table, not the object. An error raised because a signal or --timeout is ending the
--- run is not recorded: the step was interrupted, not failed, and a resume runs it again.
-local finish = journal.step_finisher(step.encode_error, decode_results)
-local journaled, begin = journal.journaled, journal.begin_step
+-- The journaled step, in C (taskrun._journal's step_runner): it counts the calls of each name,
+-- gives a resumed run the recorded results (decode_results) or error (raise_recorded), else
+-- records the start, calls fn under protection and records its results or its error. A result
+-- that is a table with a metatable (a Task, an object) is journaled as its fields only, and the
+-- step returns what a resume would: the plain table, not the object. An error raised because a
+-- signal or --timeout is ending the run is not recorded: the step was interrupted, not failed,
+-- and a resume runs it again.
+local run = journal.step_runner(step.encode_error, decode_results, step.raise_recorded)
+local journaled = journal.journaled
 
 function step.step(name, fn, ...)
   if type(name) ~= "string" or name == "" then
@@ -72,14 +73,7 @@ function step.step(name, fn, ...)
       .. "own (its waits and provider calls); choose another", name))
   end
   if not journaled() then return fn(...) end
-  local n = (counts[name] or 0) + 1
-  counts[name] = n
-  -- Records the start; on a resumed run, gives the journal's record of a step that finished
-  -- (or failed, without --retry-failed) instead.
-  local state, text = begin(name, n)
-  if state == "finished" then return decode_results(text) end
-  if state then step.raise_recorded(text) end
-  return finish(name, n, pcall(fn, ...))
+  return run(name, fn, ...)
 end
 
 return step
