@@ -209,11 +209,11 @@ static int step_begin(lua_State *L, const char *name, long long seq) {
   return -1;
 }
 
-/* [-0, +k, e] The step's end when its function returned the values at first..top: records them
- * as {"n": count, "v": [values, null for nil]} and returns how many to return from top: the
- * values themselves, or, when one is an object (a table with a metatable), what decode makes of
- * the text: the step returns an object's plain fields, as a resume would. A value JSON cannot
- * hold is a `usage` error. */
+/* [-0, +(0|k), e] The step's end when its function returned the values at first..top: records
+ * them as {"n": count, "v": [values, null for nil]} and returns how many values to return from
+ * the top: the values themselves (nothing pushed), or, when one is an object (a table with a
+ * metatable), the k that decode makes of the text, pushed: the step returns an object's plain
+ * fields, as a resume would. A value JSON cannot hold is a `usage` error. */
 static int step_returned(lua_State *L, int first, const char *name, long long seq) {
   results_ctx c;
   c.name = name;
