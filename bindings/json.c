@@ -481,7 +481,7 @@ static void encode_escaped(out_buf *b, const char *s, size_t len) {
 }
 
 static void encode_string(out_buf *b, const char *s, size_t len) {
-  /* Most strings need no escape: copied as they are scanned, into room made once. */
+  /* Most strings need no escape: scanned, then copied in one go, into room made once. */
   if (b->cap - b->n < len + 2) grow(b, len + 2);
   char *o = b->p + b->n;
   *o++ = '"';

@@ -92,8 +92,7 @@ tr_held_row *tr_held_add(tr_held *h, const char *run_id, const char *key, long l
   r->seq = seq;
   r->started = started;
   r->ended = ended;
-  r->key_len = strlen(key);
-  if (copy_text(h, key, r->key_len, &r->key) != 0 || copy_opt(h, result, &r->result) != 0 ||
+  if (copy_opt(h, key, &r->key) != 0 || copy_opt(h, result, &r->result) != 0 ||
       copy_opt(h, error, &r->error) != 0 || copy_opt(h, created_id, &r->created_id) != 0)
     return NULL;
   h->n++;

@@ -16,7 +16,6 @@
 typedef struct {
   const char *key, *state;                   /* state: a TR_STEP_* constant, not copied */
   const char *result, *error, *created_id;   /* NULL: none */
-  size_t key_len;
   long long seq;
   double started, ended;   /* < 0: none (an end whose start was written before) */
 } tr_held_row;
