@@ -7,8 +7,8 @@
 -- The same runbook runs twice in this process against one simulator: first BASE waits (the
 -- baseline: few waits, an idle loop), then N. Each run prints one row (its first four columns,
 -- "fanout N wall cpu", are what bench/journal.sh reads):
---   wall_s     wall time of the wait_all
---   cpu_s      CPU time of taskrun (os.clock)
+--   wall_s     wall time of the wait_all, to the millisecond
+--   cpu_s      CPU time of taskrun (os.clock), to the millisecond
 --   rss_MiB    peak RSS of taskrun (VmHWM, reset before each run where the kernel allows)
 --   requests   requests the simulator received
 --   polling    the most fetches under way at once in the runbook (a queued request counts)
@@ -180,7 +180,7 @@ local function fmt(v, pattern) return v and string.format(pattern, v) or "n/a" e
 
 local function row(label, r)
   local conns = r.conns and string.format("%d/%d", r.conns, r.max_open or 0) or "n/a"
-  print(string.format("%-9s %7d %8.2f %8.2f %8.1f %9d %8d %8s %11s %7.0f %8s %8s", label, r.n,
+  print(string.format("%-9s %7d %8.3f %8.3f %8.1f %9d %8d %8s %11s %7.0f %8s %8s", label, r.n,
     r.wall, r.cpu, r.rss_mib, r.requests, r.polling, fmt(r.inflight, "%d"), conns,
     r.cpu / r.requests * 1e6, fmt(r.sim_cpu, "%.2f"), fmt(r.sim_mib, "%.1f")))
 end

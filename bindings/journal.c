@@ -152,54 +152,153 @@ static int l_finished(lua_State *L) {
   return 0;
 }
 
-/* finish_step(name, seq, ...) -> text | nil: [-(2+n), +1, e] records that the step `name`
- * returned the n values given, as {"n": n, "v": [values, null for nil]}; returns that text when
- * a value is an object (a table with a metatable: the step returns its plain fields), else nil.
- * A value JSON cannot hold is a `usage` error. taskrun.step's whole ending in one call. */
-static int l_finish_step(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-  long long seq = (long long)luaL_checkinteger(L, 2);
-  int n = lua_gettop(L) - 2, objects = 0;
-  luaL_checkstack(L, n + 2, "taskrun.step");
-  lua_pushcfunction(L, tr_json_encode_values);
-  for (int i = 3; i <= n + 2; i++) {
-    lua_pushvalue(L, i);
-    if (!objects && lua_type(L, i) == LUA_TTABLE && lua_getmetatable(L, i)) {
-      lua_pop(L, 1);
-      objects = 1;
-    }
-  }
-  if (lua_pcall(L, n, 1, 0) != LUA_OK) {
-    const char *why = lua_istable(L, -1) && lua_getfield(L, -1, "message") == LUA_TSTRING
-      ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
-    return tr_raise(L, "usage", "taskrun.step: step \"%s\" returned a value that is not "
-                    "JSON-encodable (%s): return strings, numbers, booleans, nil and tables of "
-                    "them", name, why);
-  }
-  /* {"n":n,"v":[...]}, with n written by hand: lua_pushfstring's %d goes through snprintf. */
-  char head[32] = "{\"n\":";
-  size_t at = strlen(head);
-  char digits[12];
-  int len = 0, count = n;
-  do digits[len++] = (char)('0' + count % 10); while ((count /= 10) > 0);
-  while (len > 0) head[at++] = digits[--len];
-  memcpy(head + at, ",\"v\":", 5);
-  at += 5;
-  size_t values_len;
-  const char *values = lua_tolstring(L, -1, &values_len);
-  luaL_Buffer buf;
-  char *p = luaL_buffinitsize(L, &buf, at + values_len + 1);
-  memcpy(p, head, at);
-  memcpy(p + at, values, values_len);
-  p[at + values_len] = '}';
-  luaL_pushresultsize(&buf, at + values_len + 1);
-  const char *text = lua_tostring(L, -1);
+/* ---- taskrun.step, journaled: step_runner ----
+ * The runner's upvalues: */
+#define UP_ENCODE_ERROR 1   /* encode_error(err) -> the journal's text of an error */
+#define UP_DECODE 2         /* decode(result_json) -> the results the text holds */
+#define UP_RAISE 3          /* raise_recorded(error_json): raises the error the text holds */
+#define UP_COUNTS 4         /* name -> the calls of that name so far in this run */
+
+/* What the encoding of a step's results hands the journal. */
+typedef struct {
+  const tr_journal_ops *ops;
+  tr_journal *j;
+  const char *run_id, *name;
+  long long seq;
+  int objects;   /* a value is an object: the text comes back to Lua */
+  int rc;        /* the journal's answer */
+} results_ctx;
+
+static int record_results_text(lua_State *L, void *ud, const char *text, size_t len) {
+  results_ctx *c = ud;
+  c->rc = c->ops->step_finished(c->j, c->run_id, c->name, c->seq, text, NULL, 0);
+  if (c->rc != 0 || !c->objects) return 0;
+  lua_pushlstring(L, text, len);
+  return 1;
+}
+
+/* [-0, +(0|k), e] The step's beginning: on a resumed run, a step the journal holds as finished
+ * pushes its k results (decode's) and returns k; one that failed raises its error again
+ * (raise_recorded), unless --retry-failed was given. Else records the start: returns -1 (run
+ * the function). */
+static int step_begin(lua_State *L, const char *name, long long seq) {
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);
-  if (ops->step_finished(j, run_id, name, seq, text, NULL, 0) != 0)
-    return journal_error(L, ops, j, "record a step's end");
-  if (!objects) lua_pushnil(L);
+  if (tr_durable_resumed()) {
+    tr_journal_step s;
+    int rc = ops->step_get(j, run_id, name, seq, &s);
+    if (rc < 0) return journal_error(L, ops, j, "read a step");
+    if (rc == 0) {
+      int done = strcmp(s.state, TR_STEP_FINISHED) == 0;
+      int failed = strcmp(s.state, TR_STEP_FAILED) == 0 && !tr_durable_retry_failed();
+      int base = lua_gettop(L);
+      if (done || failed) {
+        lua_pushvalue(L, lua_upvalueindex(done ? UP_DECODE : UP_RAISE));
+        lua_pushstring(L, done ? s.result : s.error);
+      }
+      tr_journal_step_free(&s);
+      if (done || failed) {
+        lua_call(L, 1, LUA_MULTRET);   /* raise_recorded does not return */
+        return lua_gettop(L) - base;
+      }
+    }
+  }
+  if (ops->step_started(j, run_id, name, seq, NULL, 0) != 0)
+    return journal_error(L, ops, j, "record a step's start");
+  return -1;
+}
+
+/* [-0, +(0|k), e] The step's end when its function returned the values at first..top: records
+ * them as {"n": count, "v": [values, null for nil]} and returns how many values to return from
+ * the top: the values themselves (nothing pushed), or, when one is an object (a table with a
+ * metatable), the k that decode makes of the text, pushed: the step returns an object's plain
+ * fields, as a resume would. A value JSON cannot hold is a `usage` error. */
+static int step_returned(lua_State *L, int first, const char *name, long long seq) {
+  results_ctx c;
+  c.name = name;
+  c.seq = seq;
+  c.j = current(L, &c.ops, &c.run_id);
+  c.objects = 0;
+  c.rc = 0;
+  int top = lua_gettop(L);
+  for (int i = first; i <= top && !c.objects; i++) {
+    if (lua_type(L, i) == LUA_TTABLE && lua_getmetatable(L, i)) {
+      lua_pop(L, 1);
+      c.objects = 1;
+    }
+  }
+  luaL_checkstack(L, 4, "taskrun.step");
+  tr_json_encode_results(L, first, name, record_results_text, &c);
+  if (c.rc != 0) return journal_error(L, c.ops, c.j, "record a step's end");
+  if (!c.objects) return top - first + 1;
+  lua_pushvalue(L, lua_upvalueindex(UP_DECODE));
+  lua_rotate(L, -2, 1);   /* decode(text) */
+  lua_call(L, 1, LUA_MULTRET);
+  return lua_gettop(L) - top;
+}
+
+/* [-0, +0, v] The step's function raised the error at top: unless a signal or --timeout is
+ * ending the run (the step was interrupted, not failed: the journal keeps "started" and a resume
+ * runs it again), records the error as encode_error gives it. Raises it again, as it was. */
+static int step_raised(lua_State *L, const char *name, long long seq) {
+  int err = lua_gettop(L);
+  if (!(tr_signals_pending() || tr_signals_deadline_passed())) {
+    const tr_journal_ops *ops;
+    const char *run_id;
+    tr_journal *j = current(L, &ops, &run_id);
+    lua_pushvalue(L, lua_upvalueindex(UP_ENCODE_ERROR));
+    lua_pushvalue(L, err);
+    lua_call(L, 1, 1);
+    if (ops->step_failed(j, run_id, name, seq, luaL_checkstring(L, -1), 0) != 0)
+      return journal_error(L, ops, j, "record a step's failure");
+    lua_settop(L, err);
+  }
+  return lua_error(L);
+}
+
+/* The continuation of run's protected call of the function (also after it yielded): the stack
+ * is name, seq, then its results or its error. */
+static int run_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  const char *name = lua_tostring(L, 1);
+  long long seq = (long long)lua_tointeger(L, 2);
+  if (status != LUA_OK && status != LUA_YIELD) return step_raised(L, name, seq);
+  return step_returned(L, 3, name, seq);
+}
+
+/* run(name, fn, ...) -> ...: [-(2+n), +k, e] taskrun.step(name, fn, ...) of a journaled run, its
+ * arguments checked by step.lua: the step is the name's seq-th call in this run; a resumed run
+ * gets its results (or its error) from the journal; else its start is recorded, fn(...) runs
+ * (it may yield), and its results, or its error, are recorded. A closure made by step_runner. */
+static int l_run_step(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_pushvalue(L, 1);
+  lua_Integer seq = (lua_rawget(L, lua_upvalueindex(UP_COUNTS)) == LUA_TNUMBER
+                     ? lua_tointeger(L, -1) : 0) + 1;
+  lua_pop(L, 1);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, seq);
+  lua_rawset(L, lua_upvalueindex(UP_COUNTS));
+  int k = step_begin(L, name, (long long)seq);
+  if (k >= 0) return k;
+  lua_pushinteger(L, seq);
+  lua_rotate(L, 2, 1);   /* name, seq, fn, args */
+  int status = lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0, 0, run_done);
+  return run_done(L, status, 0);
+}
+
+/* step_runner(encode_error, decode, raise_recorded) -> run: [-3, +1] taskrun.step's journaled
+ * part (l_run_step), with what it needs from step.lua: encode_error(err) -> the journal's text of
+ * an error, decode(text) -> the results a text holds, raise_recorded(text) raises the error a
+ * text holds. Each runner counts the calls of each name anew. */
+static int l_step_runner(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  lua_newtable(L);
+  lua_pushcclosure(L, l_run_step, 4);
   return 1;
 }
 
@@ -288,7 +387,7 @@ int luaopen_taskrun_journal(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "journaled", l_journaled }, { "resumed", l_resumed }, { "retry_failed", l_retry_failed },
     { "stopping", l_stopping }, { "wall", l_wall }, { "get", l_get }, { "started", l_started },
-    { "finished", l_finished }, { "finish_step", l_finish_step }, { "failed", l_failed },
+    { "finished", l_finished }, { "step_runner", l_step_runner }, { "failed", l_failed },
     { "hash", l_hash },
     { "steps", l_steps }, { "run_id", l_run_id }, { "mark_in_doubt", l_mark_in_doubt },
     { "known_id", l_known_id }, { "attempt", l_attempt },

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,6 +403,7 @@ typedef struct {
   size_t n, cap;
   int box;                  /* the stack slot holding the userdata, once there is one */
   const void *array_mt;     /* json.array's metatable, looked up once per encode */
+  const char *step;         /* the step whose results these are, or NULL */
   char small[512];
 } out_buf;
 
@@ -429,13 +431,29 @@ static inline void add_char(out_buf *b, char c) {
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int depth);
 
+/* [-0, +0, v] Raises kind "usage": the value cannot be written in JSON. For a step's results
+ * (b->step), the message says which step returned it, and what to return instead. */
+static void encode_fail(lua_State *L, const out_buf *b, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+static void encode_fail(lua_State *L, const out_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *why = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  if (b->step)
+    tr_raise(L, "usage", "taskrun.step: step \"%s\" returned a value that is not "
+             "JSON-encodable (%s): return strings, numbers, booleans, nil and tables of them",
+             b->step, why);
+  tr_raise(L, "usage", "%s", why);
+}
+
 /* Whether a byte must be escaped in a JSON string: controls, '"' and '\\'. */
 static inline int needs_escape(unsigned char c) {
   return c < 0x20 || c == '"' || c == '\\';
 }
 
-static void encode_string(out_buf *b, const char *s, size_t len) {
-  add_char(b, '"');
+/* The rest of a string from its first byte that needs an escape, and its closing quote. */
+static void encode_escaped(out_buf *b, const char *s, size_t len) {
   size_t i = 0;
   while (i < len) {
     size_t run = i;
@@ -462,6 +480,23 @@ static void encode_string(out_buf *b, const char *s, size_t len) {
   add_char(b, '"');
 }
 
+static void encode_string(out_buf *b, const char *s, size_t len) {
+  /* Most strings need no escape: scanned, then copied in one go, into room made once. */
+  if (b->cap - b->n < len + 2) grow(b, len + 2);
+  char *o = b->p + b->n;
+  *o++ = '"';
+  size_t i = 0;
+  while (i < len && !needs_escape((unsigned char)s[i])) i++;
+  memcpy(o, s, i);
+  if (i == len) {
+    o[i] = '"';
+    b->n += len + 2;
+    return;
+  }
+  b->n += i + 1;
+  encode_escaped(b, s + i, len - i);
+}
+
 static void encode_integer(out_buf *b, lua_Integer v) {
   char digits[24];
   size_t i = sizeof digits;
@@ -482,7 +517,7 @@ static void encode_number(lua_State *L, out_buf *b, int idx) {
   }
   char num[64];
   double v = lua_tonumber(L, idx);
-  if (!isfinite(v)) tr_raise(L, "usage", "json.encode: cannot encode %f (not a JSON number)", v);
+  if (!isfinite(v)) encode_fail(L, b, "json.encode: cannot encode %f (not a JSON number)", v);
   snprintf(num, sizeof num, "%.17g", v);
   add_str(b, num);
 }
@@ -522,6 +557,7 @@ static void encode_array(lua_State *L, out_buf *b, int idx, lua_Integer n, int d
 typedef struct {
   const char *s;
   size_t len;
+  int value;     /* the stack slot of the key's value, or 0: look it up in the table */
 } key_text;
 
 /* Byte order, with lengths: keys may hold NUL ("a" and "a\0b" are two keys). */
@@ -533,7 +569,7 @@ static int compare_keys(const void *a, const void *b) {
 
 /* [-0, +0, v] Raises kind "usage" for a table that is neither an array nor an object, saying
  * which it looks like and what to do. */
-static void refuse_keys(lua_State *L, int idx) {
+static void refuse_keys(lua_State *L, const out_buf *b, int idx) {
   int strings = 0, positive = 0, other = 0;
   const char *other_type = NULL;
   lua_Integer max = 0;
@@ -551,14 +587,14 @@ static void refuse_keys(lua_State *L, int idx) {
     }
   }
   if (other)
-    tr_raise(L, "usage", "json.encode: a table has a key of type %s; JSON objects take string "
+    encode_fail(L, b, "json.encode: a table has a key of type %s; JSON objects take string "
              "keys, and arrays integer keys 1..n", other_type);
   if (strings)
-    tr_raise(L, "usage", "json.encode: a table mixes string keys with integer keys; JSON "
+    encode_fail(L, b, "json.encode: a table mixes string keys with integer keys; JSON "
              "objects take string keys only: keep the list under a key of its own, or make the "
              "integer keys strings with tostring");
   lua_pushinteger(L, max);
-  tr_raise(L, "usage", "json.encode: a sparse array: %d integer keys up to %s, with holes; fill "
+  encode_fail(L, b, "json.encode: a sparse array: %d integer keys up to %s, with holes; fill "
            "the holes with json.null (a table built with json.array writes 1..#t)",
            positive, lua_tostring(L, -1));
 }
@@ -585,6 +621,10 @@ static void write_object(lua_State *L, out_buf *b, int idx, key_text *keys, size
     if (i > 0) add_char(b, ',');
     encode_string(b, keys[i].s, keys[i].len);
     add_char(b, ':');
+    if (keys[i].value) {
+      encode_value(L, b, keys[i].value, depth + 1);
+      continue;
+    }
     lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_rawget(L, idx);
     encode_value(L, b, lua_gettop(L), depth + 1);
@@ -607,7 +647,25 @@ static long list_keys(lua_State *L, int idx, key_text *keys, size_t max) {
       return more ? (long)max + 1 : -1;
     }
     keys[n].s = lua_tolstring(L, -1, &keys[n].len);
+    keys[n].value = 0;
     n++;
+  }
+  return (long)n;
+}
+
+/* list_keys for a small object (max keys at most), leaving each key and its value on the
+ * stack, so that write_object finds the values where they are (keys[i].value) instead of
+ * looking each up again: the caller sets the top back. */
+static long list_pairs(lua_State *L, int idx, key_text *keys, size_t max) {
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) return -1;
+    if (n == max) return (long)max + 1;
+    keys[n].s = lua_tolstring(L, -2, &keys[n].len);
+    keys[n].value = lua_gettop(L);
+    n++;
+    lua_pushvalue(L, -2);   /* the key again, for the next lua_next */
   }
   return (long)n;
 }
@@ -616,8 +674,8 @@ static long list_keys(lua_State *L, int idx, key_text *keys, size_t max) {
  * object (the empty table too), whose keys must all be strings. A small object's keys are
  * listed by the same pass that tells it from an array. */
 static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
-  if (depth > MAX_DEPTH) tr_raise(L, "usage", "json.encode: nested too deep (a cycle?)");
-  luaL_checkstack(L, 8, "json.encode");
+  if (depth > MAX_DEPTH) encode_fail(L, b, "json.encode: nested too deep (a cycle?)");
+  luaL_checkstack(L, 2 * SMALL_OBJECT + 8, "json.encode");
   if (lua_getmetatable(L, idx)) {
     int marked = lua_topointer(L, -1) == b->array_mt;
     lua_pop(L, 1);
@@ -627,14 +685,17 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
     }
   }
   key_text small[SMALL_OBJECT];
-  long n = list_keys(L, idx, small, SMALL_OBJECT);
+  int top = lua_gettop(L);
+  long n = list_pairs(L, idx, small, SMALL_OBJECT);
   if (n >= 0 && n <= SMALL_OBJECT) {
     write_object(L, b, idx, small, (size_t)n, depth);
+    lua_settop(L, top);
     return;
   }
+  lua_settop(L, top);
   if (n < 0) {
     lua_Integer len = array_length(L, idx);
-    if (len <= 0) refuse_keys(L, idx);
+    if (len <= 0) refuse_keys(L, b, idx);
     encode_array(L, b, idx, len, depth);
     return;
   }
@@ -648,7 +709,7 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
   }
   key_text *keys = lua_newuserdatauv(L, count * sizeof *keys, 0);
   n = list_keys(L, idx, keys, count);
-  if (n < 0) refuse_keys(L, idx);
+  if (n < 0) refuse_keys(L, b, idx);
   write_object(L, b, idx, keys, (size_t)n, depth);
   lua_pop(L, 1);
 }
@@ -669,7 +730,7 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int depth) {
       if (lua_touserdata(L, idx) == NULL) { add_len(b, "null", 4); break; }
       /* fall through */
     default:
-      tr_raise(L, "usage", "json.encode: cannot encode a %s", luaL_typename(L, idx));
+      encode_fail(L, b, "json.encode: cannot encode a %s", luaL_typename(L, idx));
   }
 }
 
@@ -683,6 +744,7 @@ static void out_begin(lua_State *L, out_buf *b) {
   luaL_getmetatable(L, ARRAY_MT);
   b->array_mt = lua_topointer(L, -1);
   b->box = lua_gettop(L);
+  b->step = NULL;
 }
 
 /* [-0, +0] Puts the text in the box's slot. */
@@ -705,22 +767,28 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
-/* [-0, +1, e] The JSON array of the function's arguments, nil as null: what json.encode({...})
- * would give if a Lua table could hold nils, without building the table (bindings.h). */
-int tr_json_encode_values(lua_State *L) {
-  int n = lua_gettop(L);
-  TR_STACK_BEGIN(L);
+/* [-0, +k, e] A step's results, the values at first..top, as {"n":count,"v":[values, null for
+ * nil]}, handed to done (bindings.h) without becoming a Lua string: the k values done pushes (k:
+ * what it returns) stay on the stack. A value JSON cannot hold raises kind "usage" naming the
+ * step. */
+int tr_json_encode_results(lua_State *L, int first, const char *step, tr_json_text_fn done,
+                           void *ud) {
+  int top = lua_gettop(L);
   out_buf b;
   out_begin(L, &b);
-  add_char(&b, '[');
-  for (int i = 1; i <= n; i++) {
-    if (i > 1) add_char(&b, ',');
+  b.step = step;
+  add_len(&b, "{\"n\":", 5);
+  encode_integer(&b, top - first + 1);
+  add_len(&b, ",\"v\":[", 6);
+  for (int i = first; i <= top; i++) {
+    if (i > first) add_char(&b, ',');
     encode_value(L, &b, i, 1);
   }
-  add_char(&b, ']');
-  out_end(L, &b);
-  TR_STACK_END(L, 0, 1);
-  return 1;
+  add_len(&b, "]}", 3);   /* with the NUL that ends the text */
+  int pushed = done(L, ud, b.p, b.n - 1);
+  if (pushed) lua_remove(L, b.box);
+  else lua_settop(L, b.box - 1);
+  return pushed;
 }
 
 /* json.array(t): [-1, +1] marks t (default {}) so it encodes as an array, even when empty. */

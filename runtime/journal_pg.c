@@ -253,20 +253,11 @@ static tr_journal *pg_open(const char *url, char *err, size_t errlen, int *trans
 
 static int write_held(tr_journal *j, int sync);
 
-static void free_row(struct held_row *h) {
-  free(h->key);
-  free(h->result);
-  free(h->error);
-  free(h->created_id);
-}
-
 static void pg_close(tr_journal *j) {
   if (!j) return;
-  if (j->db && j->nrows && !j->lost) write_held(j, 0);
-  for (size_t i = 0; i < j->nrows; i++) free_row(&j->rows[i]);
-  free(j->rows);
+  if (j->db && j->recs.n && !j->lost) write_held(j, 0);
+  tr_held_free(&j->recs);
   free(j->batch.p);
-  free(j->held_run);
   for (int i = 0; i < MAX_LOCKS; i++) free(j->locks[i].name);
   /* The server drops the locks with the session, but only once its process has read the
    * goodbye: released here first, the next start (a cron run right after) finds them free. */
@@ -446,15 +437,15 @@ static void put_json_time(tr_buf *b, double t) {
  * the run's key lock is held (see the top). A step's record replaces its row as SQLite's
  * replay does: a start starts it over, an end keeps the start's time. */
 static int write_held(tr_journal *j, int sync) {
-  if (!j->nrows) {
+  if (!j->recs.n) {
     j->held = 0;
     return 0;
   }
   tr_buf *b = &j->batch;
   b->n = 0;
   tr_buf_puts(b, "[");
-  for (size_t i = 0; i < j->nrows; i++) {
-    struct held_row *h = &j->rows[i];
+  for (size_t i = 0; i < j->recs.n; i++) {
+    tr_held_row *h = &j->recs.rows[i];
     char seq[48];
     tr_buf_puts(b, i ? ",{\"k\":" : "{\"k\":");
     put_json_text(b, h->key);
@@ -481,7 +472,7 @@ static int write_held(tr_journal *j, int sync) {
   char backend[32], key[32];
   for (int again = 0; ; again++) {
     tr_pg_fence_params(j, backend, key);
-    const char *p[] = { j->held_run, b->p, backend, key, sync ? "on" : "off" };
+    const char *p[] = { j->recs.run, b->p, backend, key, sync ? "on" : "off" };
     /* synchronous_commit for this statement's own transaction only. */
     PGresult *r = tr_pg_sql(j, "record steps", 1,
       "WITH c AS (SELECT set_config('synchronous_commit', $5, true)), "
@@ -501,8 +492,7 @@ static int write_held(tr_journal *j, int sync) {
     if (ok) break;
     if (again || tr_pg_fence_failed(j) != 0) return -1;
   }
-  for (size_t i = 0; i < j->nrows; i++) free_row(&j->rows[i]);
-  j->nrows = 0;
+  tr_held_clear(&j->recs);
   j->held = 0;
   return 0;
 }
@@ -515,67 +505,17 @@ static double pg_held_since(tr_journal *j) {
   return j->held;
 }
 
-static struct held_row *held_row(tr_journal *j, const char *run_id, const char *step_key,
-                                 long long seq) {
-  for (size_t i = j->nrows; i-- > 0; ) {
-    struct held_row *h = &j->rows[i];
-    if (h->seq == seq && strcmp(h->key, step_key) == 0 && strcmp(j->held_run, run_id) == 0)
-      return h;
-  }
-  return NULL;
-}
-
-static int set_text(tr_journal *j, char **slot, const char *text) {
-  char *copy = NULL;
-  if (text && !(copy = strdup(text))) return tr_pg_fail(j, "journal: out of memory");
-  free(*slot);
-  *slot = copy;
-  return 0;
-}
-
 /* Holds a record of a step: a start (replacing a record of it still held), or an end. One
  * record per step in a batch: the statement may not touch a row twice. */
 static int hold(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                 const char *state, double started, double ended, const char *result,
                 const char *error, const char *created_id) {
-  int other_run = j->held_run && strcmp(j->held_run, run_id) != 0;
-  if ((j->nrows >= MAX_HELD_ROWS || other_run) && write_held(j, 0) != 0) return -1;
-  if (!j->held_run || other_run) {
-    char *copy = strdup(run_id);
-    if (!copy) return tr_pg_fail(j, "journal: out of memory");
-    free(j->held_run);
-    j->held_run = copy;
-  }
-  struct held_row *h = held_row(j, run_id, step_key, seq);
-  if (h) {
-    if (set_text(j, &h->result, result) != 0 || set_text(j, &h->error, error) != 0 ||
-        (created_id && set_text(j, &h->created_id, created_id) != 0))
-        return -1;
-    h->state = state;
-    if (started >= 0) h->started = started;
-    h->ended = ended;
-    return 0;
-  }
-  if (j->nrows == j->cap_rows) {
-    size_t cap = j->cap_rows ? 2 * j->cap_rows : 16;
-    struct held_row *more = realloc(j->rows, cap * sizeof *more);
-    if (!more) return tr_pg_fail(j, "journal: out of memory");
-    j->rows = more;
-    j->cap_rows = cap;
-  }
-  h = &j->rows[j->nrows];
-  memset(h, 0, sizeof *h);
-  h->state = state;
-  h->seq = seq;
-  h->started = started;
-  h->ended = ended;
-  if (!(h->key = strdup(step_key)) ||
-      set_text(j, &h->result, result) != 0 || set_text(j, &h->error, error) != 0 ||
-      set_text(j, &h->created_id, created_id) != 0) {
-    free_row(h);
+  if (tr_held_full(&j->recs, run_id) && write_held(j, 0) != 0) return -1;
+  tr_held_row *h = tr_held_find(&j->recs, run_id, step_key, seq);
+  if (h ? tr_held_update(&j->recs, h, state, started, ended, result, error, created_id) != 0
+        : !tr_held_add(&j->recs, run_id, step_key, seq, state, started, ended, result, error,
+                       created_id))
     return tr_pg_fail(j, "journal: out of memory");
-  }
-  j->nrows++;
   if (!j->held) j->held = tr_pg_now();
   return 0;
 }
@@ -654,16 +594,9 @@ static void read_step(const PGresult *r, int row, tr_journal_step *s) {
 static int pg_step_get(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                        tr_journal_step *out) {
   memset(out, 0, sizeof *out);
-  struct held_row *h = held_row(j, run_id, step_key, seq);
+  tr_held_row *h = tr_held_find(&j->recs, run_id, step_key, seq);
   if (h && h->started >= 0) {
-    out->step_key = strdup(h->key);
-    out->seq = h->seq;
-    out->state = strdup(h->state);
-    out->started = h->started;
-    out->ended = h->ended;
-    out->result = h->result ? strdup(h->result) : NULL;
-    out->error = h->error ? strdup(h->error) : NULL;
-    out->created_id = h->created_id ? strdup(h->created_id) : NULL;
+    tr_held_step(h, out);
     return 0;
   }
   if (h && write_held(j, 0) != 0) return -1;
@@ -680,7 +613,7 @@ static int pg_step_get(tr_journal *j, const char *run_id, const char *step_key, 
 }
 
 static int pg_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb cb, void *ud) {
-  if (j->nrows && strcmp(j->held_run, run_id) == 0 && write_held(j, 0) != 0) return -1;
+  if (j->recs.n && strcmp(j->recs.run, run_id) == 0 && write_held(j, 0) != 0) return -1;
   const char *p[] = { run_id };
   PGresult *r = tr_pg_sql(j, "list the steps", 0, "SELECT " STEP_COLS " FROM steps WHERE "
                           "run_id::text = $1 ORDER BY started, ord", 1, p);

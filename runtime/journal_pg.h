@@ -9,17 +9,10 @@
 #include <stddef.h>
 
 #include "escape.h"
+#include "held.h"
 #include "journal.h"
 
 #define MAX_LOCKS 8
-#define MAX_HELD_ROWS 64
-
-struct held_row {
-  char *key, *result, *error, *created_id;
-  const char *state;
-  long long seq;
-  double started, ended;   /* < 0: none (an end whose start was written before) */
-};
 
 struct tr_journal {
   PGconn *db;                /* the journal's reads and writes */
@@ -34,9 +27,7 @@ struct tr_journal {
   char *run_id;              /* the run this process began, and its attempt and starter */
   long long attempt;
   char starter[320];
-  struct held_row *rows;     /* steps that are not durable, until written (as in SQLite) */
-  size_t nrows, cap_rows;
-  char *held_run;
+  tr_held recs;              /* steps that are not durable, until written (as in SQLite) */
   double held;
   tr_buf batch;              /* the JSON of the rows being written */
 };

@@ -33,6 +33,7 @@
 
 #include "escape.h"
 #include "hash.h"
+#include "held.h"
 #include "step_log.h"
 
 /* The schema's version, in PRAGMA user_version. A newer journal is refused, never rewritten. */
@@ -86,9 +87,6 @@ static const char schema[] =
 
 #define MAX_LOCKS 8
 #define MAX_STMTS 32
-/* Held rows go to the step log (not yet committed) when this many wait, so that the search
- * for a step's held row stays short. */
-#define MAX_HELD_ROWS 64
 
 struct tr_journal {
   sqlite3 *db;
@@ -102,15 +100,8 @@ struct tr_journal {
   double held;               /* when the oldest write held back (batch or start) was made */
   /* Records of steps that are not durable, kept here (a start updated in place by its end: one
    * record, not two) until they are written to the step log: by flush, before a durable write
-   * or a read, or when MAX_HELD_ROWS wait. */
-  struct held_row {
-    char *key, *result, *error, *created_id;
-    const char *state;
-    long long seq;
-    double started, ended;   /* < 0: none (an end whose start was written before) */
-  } *rows;
-  size_t nrows, cap_rows;
-  char *held_run;            /* the run of every held row */
+   * or a read, or when TR_HELD_MAX wait (held.h). */
+  tr_held recs;
   tr_buf log;                /* the records of one step_log row, being written */
   char *replayed;            /* the run whose step log is known replayed, or NULL */
 };
@@ -217,42 +208,34 @@ static int set_sync(tr_journal *j, int full) {
   return 0;
 }
 
-static void free_row(struct held_row *h) {
-  free(h->key);
-  free(h->result);
-  free(h->error);
-  free(h->created_id);
-}
-
 static int begin_write(tr_journal *j, int durable);
 static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what);
 
 /* Writes the held rows to the step log, as one step_log row, in the batch (not committed
  * yet). */
 static int write_held(tr_journal *j) {
-  if (!j->nrows) return 0;
+  if (!j->recs.n) return 0;
   int rc = begin_write(j, 0);
   j->log.n = 0;
-  for (size_t i = 0; i < j->nrows; i++) {
-    struct held_row *h = &j->rows[i];
+  for (size_t i = 0; i < j->recs.n; i++) {
+    tr_held_row *h = &j->recs.rows[i];
     tr_step_record r = { h->key, h->state, h->seq, h->started, h->ended, h->result, h->error,
                          h->created_id };
     tr_step_log_put(&j->log, &r);
-    free_row(h);
   }
-  j->nrows = 0;
+  tr_held_clear(&j->recs);
   if (rc != 0) return -1;
   if (j->log.failed) {
     j->log.failed = 0;
     return fail(j, "journal: out of memory");
   }
-  if (j->replayed && strcmp(j->replayed, j->held_run) == 0) {
+  if (j->replayed && strcmp(j->replayed, j->recs.run) == 0) {
     free(j->replayed);
     j->replayed = NULL;
   }
   sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
   if (!st) return -1;
-  sqlite3_bind_text(st, 1, j->held_run, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, j->recs.run, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, j->log.p, (int)j->log.n, SQLITE_STATIC);
   return run_stmt(j, st, "record steps");
 }
@@ -391,10 +374,8 @@ failed:
 static void sq_close(tr_journal *j) {
   if (!j) return;
   sq_flush(j);
-  for (size_t i = 0; i < j->nrows; i++) free_row(&j->rows[i]);
-  free(j->rows);
+  tr_held_free(&j->recs);
   free(j->log.p);
-  free(j->held_run);
   free(j->replayed);
   for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   for (int i = 0; i < MAX_LOCKS; i++) {
@@ -680,59 +661,15 @@ static int insert_step(tr_journal *j, const char *run_id, const char *step_key, 
   return run_stmt(j, st, "record a step");
 }
 
-/* The held row of (run, key, seq), or NULL. */
-static struct held_row *held_row(tr_journal *j, const char *run_id, const char *step_key,
-                                 long long seq) {
-  for (size_t i = j->nrows; i-- > 0; ) {
-    struct held_row *h = &j->rows[i];
-    if (h->seq == seq && strcmp(h->key, step_key) == 0 && strcmp(j->held_run, run_id) == 0)
-      return h;
-  }
-  return NULL;
-}
-
-/* Replaces the text *slot with a copy of text (NULL: none). */
-static int set_text(tr_journal *j, char **slot, const char *text) {
-  char *copy = NULL;
-  if (text && !(copy = strdup(text))) return fail(j, "journal: out of memory");
-  free(*slot);
-  *slot = copy;
-  return 0;
-}
-
 /* Holds a new record of a step that is not durable: its start, or an end whose start was
  * written before. */
 static int hold(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                 const char *state, double started, double ended, const char *result,
                 const char *error, const char *created_id) {
-  int other_run = j->held_run && strcmp(j->held_run, run_id) != 0;
-  if ((j->nrows >= MAX_HELD_ROWS || other_run) && write_held(j) != 0) return -1;
-  if (!j->held_run || other_run) {
-    char *copy = strdup(run_id);
-    if (!copy) return fail(j, "journal: out of memory");
-    free(j->held_run);
-    j->held_run = copy;
-  }
-  if (j->nrows == j->cap_rows) {
-    size_t cap = j->cap_rows ? 2 * j->cap_rows : 16;
-    struct held_row *more = realloc(j->rows, cap * sizeof *more);
-    if (!more) return fail(j, "journal: out of memory");
-    j->rows = more;
-    j->cap_rows = cap;
-  }
-  struct held_row *h = &j->rows[j->nrows];
-  memset(h, 0, sizeof *h);
-  h->state = state;
-  h->seq = seq;
-  h->started = started;
-  h->ended = ended;
-  if (!(h->key = strdup(step_key)) ||
-      set_text(j, &h->result, result) != 0 || set_text(j, &h->error, error) != 0 ||
-      set_text(j, &h->created_id, created_id) != 0) {
-    free_row(h);
+  if (tr_held_full(&j->recs, run_id) && write_held(j) != 0) return -1;
+  if (!tr_held_add(&j->recs, run_id, step_key, seq, state, started, ended, result, error,
+                   created_id))
     return fail(j, "journal: out of memory");
-  }
-  j->nrows++;
   if (!j->held) j->held = now();
   return 0;
 }
@@ -819,14 +756,11 @@ static int update_step(tr_journal *j, const char *run_id, sqlite3_stmt *st, cons
 static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                     const char *state, const char *result, const char *error,
                     const char *created_id, int durable) {
-  struct held_row *h = durable ? NULL : held_row(j, run_id, step_key, seq);
+  tr_held_row *h = durable ? NULL : tr_held_find(&j->recs, run_id, step_key, seq);
   if (h) {
     /* Started and ended within one batch: its one record, still held, ends. */
-    if (set_text(j, &h->result, result) != 0 || set_text(j, &h->error, error) != 0 ||
-        (created_id && set_text(j, &h->created_id, created_id) != 0))
-      return -1;
-    h->state = state;
-    h->ended = now();
+    if (tr_held_update(&j->recs, h, state, -1, now(), result, error, created_id) != 0)
+      return fail(j, "journal: out of memory");
     return 0;
   }
   if (!durable)
@@ -891,24 +825,14 @@ static void read_step(sqlite3_stmt *st, tr_journal_step *s) {
   s->resolution = dup_text(st, 8);
 }
 
-/* A held row, as a read would give it. */
-static int held_step(const struct held_row *h, tr_journal_step *out) {
-  out->step_key = strdup(h->key);
-  out->seq = h->seq;
-  out->state = strdup(h->state);
-  out->started = h->started;
-  out->ended = h->ended;
-  out->result = h->result ? strdup(h->result) : NULL;
-  out->error = h->error ? strdup(h->error) : NULL;
-  out->created_id = h->created_id ? strdup(h->created_id) : NULL;
-  return 0;
-}
-
 static int sq_step_get(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                        tr_journal_step *out) {
   memset(out, 0, sizeof *out);
-  struct held_row *h = held_row(j, run_id, step_key, seq);
-  if (h && h->started >= 0) return held_step(h, out);
+  tr_held_row *h = tr_held_find(&j->recs, run_id, step_key, seq);
+  if (h && h->started >= 0) {
+    tr_held_step(h, out);
+    return 0;
+  }
   /* An end whose start was written before: the row needs both. */
   if (write_held(j) != 0 || replay_log(j, run_id) != 0) return -1;
   sqlite3_stmt *st = prepare(j, "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 AND "

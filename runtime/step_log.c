@@ -5,7 +5,12 @@
 #include <string.h>
 
 static unsigned char *put_u64(unsigned char *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  /* The format's own byte order: one store, not eight (gcc does not merge the loop's). */
+  memcpy(p, &v, 8);
+#else
   for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+#endif
   return p + 8;
 }
 

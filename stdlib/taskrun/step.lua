@@ -13,7 +13,6 @@ local journal = require("taskrun._journal")
 local json = require("taskrun.json")
 
 local step = {}
-local counts = {}   -- name -> calls so far in this run
 
 local function usage(msg)
   error(core.error("usage", "taskrun.step: " .. msg), 3)
@@ -50,20 +49,15 @@ function step.raise_recorded(text)
   error(core.error(e.kind, e.message, e.fields), 0)
 end
 
--- A result that is a table with a metatable (a Task, an object) is journaled as its fields
--- only, and the step returns what a resume would: the plain table, not the object.
-local function finish(name, n, ok, ...)
-  if ok then
-    local text = journal.finish_step(name, n, ...)
-    if text then return decode_results(text) end
-    return ...
-  end
-  local err = ...
-  -- Raised because a signal or --timeout is ending the run: interrupted, not failed; the
-  -- journal keeps "started" and a resume runs the step again.
-  if not journal.stopping() then journal.failed(name, n, step.encode_error(err)) end
-  error(err, 0)
-end
+-- The journaled step, in C (taskrun._journal's step_runner): it counts the calls of each name,
+-- gives a resumed run the recorded results (decode_results) or error (raise_recorded), else
+-- records the start, calls fn under protection and records its results or its error. A result
+-- that is a table with a metatable (a Task, an object) is journaled as its fields only, and the
+-- step returns what a resume would: the plain table, not the object. An error raised because a
+-- signal or --timeout is ending the run is not recorded: the step was interrupted, not failed,
+-- and a resume runs it again.
+local run = journal.step_runner(step.encode_error, decode_results, step.raise_recorded)
+local journaled = journal.journaled
 
 function step.step(name, fn, ...)
   if type(name) ~= "string" or name == "" then
@@ -78,16 +72,8 @@ function step.step(name, fn, ...)
     usage(string.format("step \"%s\": names beginning with \"wait:\" and \"call:\" are taskrun's "
       .. "own (its waits and provider calls); choose another", name))
   end
-  if not journal.journaled() then return fn(...) end
-  local n = (counts[name] or 0) + 1
-  counts[name] = n
-  -- A run on its first attempt has no steps in the journal yet: nothing to look up.
-  local state, result, err
-  if journal.resumed() then state, result, err = journal.get(name, n) end
-  if state == "finished" then return decode_results(result) end
-  if state == "failed" and not journal.retry_failed() then step.raise_recorded(err) end
-  journal.started(name, n)
-  return finish(name, n, pcall(fn, ...))
+  if not journaled() then return fn(...) end
+  return run(name, fn, ...)
 end
 
 return step
