@@ -22,17 +22,6 @@
 #define CLASSES (TR_POOL_MAX / GRAIN)
 #define SLAB_BYTES (64 * 1024)
 
-typedef struct slab {
-  struct slab *next;
-  max_align_t align;       /* the blocks after it start aligned */
-} slab;
-
-static struct {
-  void *free[CLASSES];     /* each class's free blocks, linked through their first word */
-  char *cur, *end;         /* what is left of the newest slab */
-  slab *slabs;             /* every slab, so that they stay reachable (valgrind) */
-} P;
-
 static size_t class_of(size_t size) {
   return (size + GRAIN - 1) / GRAIN - 1;
 }
@@ -53,6 +42,17 @@ void tr_pool_free(void *p, size_t size) {
 }
 
 #else
+
+typedef struct slab {
+  struct slab *next;
+  max_align_t align;       /* the blocks after it start aligned */
+} slab;
+
+static struct {
+  void *free[CLASSES];     /* each class's free blocks, linked through their first word */
+  char *cur, *end;         /* what is left of the newest slab */
+  slab *slabs;             /* every slab, so that they stay reachable (valgrind) */
+} P;
 
 void *tr_pool_alloc(size_t size) {
   size_t c = class_of(size);
