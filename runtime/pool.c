@@ -22,15 +22,12 @@
 #define CLASSES (TR_POOL_MAX / GRAIN)
 #define SLAB_BYTES (64 * 1024)
 
-static size_t class_of(size_t size) {
-  return (size + GRAIN - 1) / GRAIN - 1;
-}
-
-int tr_pool_same(size_t a, size_t b) {
-  return class_of(a) == class_of(b);
-}
-
 #ifdef POOL_OFF
+
+/* Every block is malloc's, of its exact size. */
+int tr_pool_same(size_t a, size_t b) {
+  return a == b;
+}
 
 void *tr_pool_alloc(size_t size) {
   return malloc(size);
@@ -42,6 +39,14 @@ void tr_pool_free(void *p, size_t size) {
 }
 
 #else
+
+static size_t class_of(size_t size) {
+  return (size + GRAIN - 1) / GRAIN - 1;
+}
+
+int tr_pool_same(size_t a, size_t b) {
+  return class_of(a) == class_of(b);
+}
 
 typedef struct slab {
   struct slab *next;

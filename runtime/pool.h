@@ -11,7 +11,8 @@
 void *tr_pool_alloc(size_t size);
 /* Gives back a block of tr_pool_alloc, with the size it was asked for. */
 void tr_pool_free(void *p, size_t size);
-/* Whether sizes a and b (1..TR_POOL_MAX) share a block size: a block of one serves the other. */
+/* Whether a block made for a bytes serves b bytes as it is (1..TR_POOL_MAX both): the same
+ * size class; under a sanitizer, the same size. */
 int tr_pool_same(size_t a, size_t b);
 
 #endif
