@@ -15,7 +15,6 @@
 #include "errors.h"
 #include "log.h"
 #include "output.h"
-#include "pool.h"
 #include "proc.h"
 #include "sched.h"
 #include "stdlib_embed.h"
@@ -27,42 +26,18 @@ static struct {
   size_t used, limit;      /* bytes the Lua state holds; the most it may hold (0: no limit) */
 } mem;
 
-/* A block of Lua's, of `size` bytes: small ones belong to the pool, the rest to malloc. */
-static void release(void *p, size_t size) {
-  if (size <= TR_POOL_MAX) tr_pool_free(p, size);
-  else free(p);
-}
-
 /* As lauxlib's own allocator, but growing past the limit fails: Lua then collects garbage and
- * tries again, and raises "not enough memory" only when that does not help. Blocks of up to
- * TR_POOL_MAX bytes come from runtime/pool.c: Lua names the size of every block it frees or
- * resizes, which says where the block came from. */
+ * tries again, and raises "not enough memory" only when that does not help. */
 static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   size_t old = ptr ? osize : 0;   /* without ptr, osize tells the type of the new object */
   if (nsize == 0) {
-    if (ptr) release(ptr, old);
+    free(ptr);
     mem.used -= old;
     return NULL;
   }
   if (mem.limit && nsize > old && (mem.used >= mem.limit || nsize - old > mem.limit - mem.used))
     return NULL;
-  void *p;
-  if (ptr && old <= TR_POOL_MAX && nsize <= TR_POOL_MAX && tr_pool_same(old, nsize)) {
-    p = ptr;
-  } else if (ptr && old > TR_POOL_MAX && nsize > TR_POOL_MAX) {
-    p = realloc(ptr, nsize);
-  } else {
-    p = nsize <= TR_POOL_MAX ? tr_pool_alloc(nsize) : malloc(nsize);
-    if (!p) {
-      /* Lua counts on a block that shrinks never failing: the old one is big enough. Freed
-       * later under its new size, it serves that size's class (or malloc's), which it fits. */
-      if (ptr && nsize < old) p = ptr;
-      else return NULL;
-    } else if (ptr) {
-      memcpy(p, ptr, old < nsize ? old : nsize);
-      release(ptr, old);
-    }
-  }
+  void *p = realloc(ptr, nsize);
   if (p) mem.used = mem.used - old + nsize;
   return p;
 }
