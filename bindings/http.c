@@ -70,7 +70,9 @@ typedef struct {
   double hold;            /* the longest its host's Retry-After holds it back; < 0: 5 min */
   char method[16];
   char *safe_url;         /* the URL without user or password, for messages */
-  char errbuf[CURL_ERROR_SIZE];
+  /* libcurl's words on a failure (CURL_ERROR_SIZE bytes), or why it was never sent: made when
+   * it starts or expires, not while it queues (10,000 queued requests are 10,000 of these). */
+  char *errbuf;
 } http_req;
 
 static int bytes_add(bytes *b, const char *s, size_t len) {
@@ -98,7 +100,8 @@ static void req_release(http_req *r) {
   free(r->body.p);
   free(r->safe_url);
   free(r->url);
-  r->body.p = r->safe_url = r->url = NULL;
+  free(r->errbuf);
+  r->body.p = r->safe_url = r->url = r->errbuf = NULL;
 }
 
 static int req_gc(lua_State *L) {
@@ -178,7 +181,9 @@ static void apply(http_req *r);
  * instructions. */
 static int on_start(tr_hostq_req *q) {
   http_req *r = (http_req *)((char *)q - offsetof(http_req, slot));
-  if (!r->easy && !(r->easy = curl_easy_init())) {
+  if (!r->errbuf && !(r->errbuf = calloc(1, CURL_ERROR_SIZE))) {
+    r->start_error = CURLM_OUT_OF_MEMORY;
+  } else if (!r->easy && !(r->easy = curl_easy_init())) {
     r->start_error = CURLM_OUT_OF_MEMORY;
   } else {
     apply(r);
@@ -197,7 +202,8 @@ static void on_expire(tr_hostq_req *q) {
   http_req *r = (http_req *)((char *)q - offsetof(http_req, slot));
   r->never_sent = 1;
   r->result = CURLE_OPERATION_TIMEDOUT;
-  tr_hostq_explain(q, r->errbuf, sizeof r->errbuf);
+  if (r->errbuf || (r->errbuf = calloc(1, CURL_ERROR_SIZE)))
+    tr_hostq_explain(q, r->errbuf, CURL_ERROR_SIZE);
   tr_op_complete(&r->op);
 }
 
@@ -742,7 +748,7 @@ static int raise_transport(lua_State *L, http_req *r) {
     tr_push_error(L, "transport", "%s %s not sent: its timeout ran out while it waited for its "
                   "turn on %s; give it a longer timeout (or the wait a longer one), or raise "
                   "max_inflight or TASKRUN_MAX_INFLIGHT if the host can take more at once",
-                  r->method, url, r->errbuf);
+                  r->method, url, r->errbuf ? r->errbuf : "its host");
     lua_pushliteral(L, "timeout");
   } else if (r->start_error != CURLM_OK) {
     tr_push_error(L, "transport", "http: cannot start the transfer: %s",
@@ -774,7 +780,8 @@ static int raise_transport(lua_State *L, http_req *r) {
     lua_remove(L, -2);
     lua_pushliteral(L, "too_large");
   } else {
-    const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result);
+    const char *detail = r->errbuf && r->errbuf[0] ? r->errbuf
+                         : curl_easy_strerror(r->result);
     tr_push_error(L, "transport", "%s %s failed: %s; check the URL, the network and the "
                   "service, then retry", r->method, url, detail);
     lua_pushstring(L, transport_cause(r->result));
@@ -829,11 +836,14 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* request(opts): [-1, +1, e] waits for the response table; raises kind "transport" when no
- * response came, "usage" for bad options. HTTP error statuses are responses, not errors. */
+/* request(opts [, timeout [, max_retry_after]]): [-(1|2|3), +1, e] waits for the response
+ * table; raises kind "transport" when no response came, "usage" for bad options. HTTP error
+ * statuses are responses, not errors. `timeout`, when not nil, is used instead of
+ * opts.timeout, and `max_retry_after` when opts has none: taskrun.http caps a request by its
+ * wait's deadline this way, without a table made per request. */
 static int l_request(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
+  lua_settop(L, 3);
   tr_sched_check_wait(L, "http.request");   /* before libcurl allocates anything: see sched.h */
   http_req *r = lua_newuserdatauv(L, sizeof *r, 1);
   memset(r, 0, sizeof *r);
@@ -843,9 +853,18 @@ static int l_request(lua_State *L) {
   r->xfer.done = on_done;
   tr_hostq_req_init(&r->slot, on_start, on_expire);
   push_options(L, 1);
-  lua_pushvalue(L, 2);   /* on the top for configure, which keeps the body in it */
-  configure(L, r, 3);
-  lua_settop(L, 2);
+  enum { UD = 4, O = 5 };
+  if (!lua_isnil(L, 2)) {
+    lua_pushvalue(L, 2);
+    lua_replace(L, O + OPT_TIMEOUT);
+  }
+  if (!lua_isnil(L, 3) && lua_isnil(L, O + OPT_MAX_RETRY_AFTER)) {
+    lua_pushvalue(L, 3);
+    lua_replace(L, O + OPT_MAX_RETRY_AFTER);
+  }
+  lua_pushvalue(L, UD);   /* on the top for configure, which keeps the body in it */
+  configure(L, r, O);
+  lua_settop(L, UD);
   if (tr_sched_can_wait(L)) {
     tr_logf(TR_LOG_DEBUG, "http %s %s", r->method, r->safe_url ? r->safe_url : "");
     r->started = tr_now();

@@ -88,6 +88,7 @@ static void settle(sim_task *t, json_t *step)
   const char *state = sim_step_state(step);
   if (t->settled || (strcmp(state, "STATE_CUT_OVER") != 0 && strcmp(state, "gone") != 0)) return;
   t->settled = 1;
+  sim_store_settled(t);
   const char *type = json_string_value(json_object_get(t->fields, "type"));
   int mount = !type || strcmp(type, "TYPE_UNMOUNT") != 0;
   size_t i;
@@ -103,10 +104,11 @@ static void settle(sim_task *t, json_t *step)
 void sim_redpanda_settle(void)
 {
   sim_store_lock();
-  for (sim_task *t = sim_store_next(NULL); t; t = sim_store_next(t)) {
-    if (t->provider == SIM_REDPANDA && !t->settled) {
-      settle(t, json_array_get(t->steps, sim_task_shown_index(t)));
-    }
+  /* Only a task with topics changes the list; settling one takes it off the walk. */
+  sim_task *next;
+  for (sim_task *t = sim_store_next_unsettled(NULL); t; t = next) {
+    next = sim_store_next_unsettled(t);
+    settle(t, json_array_get(t->steps, sim_task_shown_index(t)));
   }
   sim_store_unlock();
 }

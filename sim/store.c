@@ -12,6 +12,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sim_task *buckets[SIM_BUCKETS];
 static sim_task *head, *tail;
+static sim_task *watch_head, *watch_tail;   /* Redpanda tasks with topics, not yet settled */
 static unsigned long next_seq;
 static long highest_number;
 
@@ -48,8 +49,31 @@ static void free_task(sim_task *t)
   free(t);
 }
 
+void sim_store_settled(sim_task *t)
+{
+  if (!t->watched) return;
+  t->watched = 0;
+  if (t->watch_prev) t->watch_prev->watch_next = t->watch_next;
+  else watch_head = t->watch_next;
+  if (t->watch_next) t->watch_next->watch_prev = t->watch_prev;
+  else watch_tail = t->watch_prev;
+  t->watch_next = t->watch_prev = NULL;
+}
+
+sim_task *sim_store_next_unsettled(sim_task *after)
+{
+  return after ? after->watch_next : watch_head;
+}
+
+/* Whether t's outcome changes the topic list: a Redpanda task with topics. */
+static int has_topics(const sim_task *t)
+{
+  return t->provider == SIM_REDPANDA && json_array_size(json_object_get(t->fields, "topics")) > 0;
+}
+
 void sim_store_remove(sim_task *t)
 {
+  sim_store_settled(t);
   sim_task **link = &buckets[hash_key(t->provider, t->kind, t->scope, t->id)];
   while (*link && *link != t) link = &(*link)->hash_next;
   if (*link) *link = t->hash_next;
@@ -93,6 +117,13 @@ sim_task *sim_store_add(sim_provider p, sim_kind kind, const char *scope, const 
   if (tail) tail->next = t;
   else head = t;
   tail = t;
+  if (has_topics(t)) {
+    t->watched = 1;
+    t->watch_prev = watch_tail;
+    if (watch_tail) watch_tail->watch_next = t;
+    else watch_head = t;
+    watch_tail = t;
+  }
   return t;
 }
 

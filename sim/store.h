@@ -24,7 +24,9 @@ typedef struct sim_task {
   int shape;              /* < 0: configured body shape; else 0 or 1 as in sim_config */
   unsigned long seq;      /* creation order, for lists */
   int settled;            /* its outcome (Redpanda topics) has been applied */
+  int watched;            /* on the list of Redpanda tasks with topics not yet settled */
   struct sim_task *hash_next, *next, *prev;
+  struct sim_task *watch_next, *watch_prev;
 } sim_task;
 
 /* Everything below except sim_store_clear runs with the store lock held. */
@@ -39,6 +41,13 @@ sim_task *sim_store_add(sim_provider p, sim_kind kind, const char *scope, const 
 sim_task *sim_store_find(sim_provider p, sim_kind kind, const char *scope, const char *id);
 /* Walks all tasks in creation order: start with NULL. */
 sim_task *sim_store_next(sim_task *after);
+/* Walks the Redpanda tasks whose topics are still to be applied (a Redpanda task with a
+ * non-empty "topics" list joins at its creation), in creation order: start with NULL. Listing
+ * topics settles these only, not every task of the store (100,000 waits list topics 25,000
+ * times). */
+sim_task *sim_store_next_unsettled(sim_task *after);
+/* Takes t off that list: it is settled. */
+void sim_store_settled(sim_task *t);
 /* Unlinks and frees t. */
 void sim_store_remove(sim_task *t);
 /* Drops every task; takes the lock itself. */

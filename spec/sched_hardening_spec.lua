@@ -236,8 +236,10 @@ describe("coroutines that wait", function()
         co = coroutine.create(function() taskrun.sleep(0.02) return "slept" end)
         return coroutine.resume(co)
       end)
+      -- co2 sleeps long: a 20 ms sleep armed just after a's could fire in the same pass of the
+      -- loop as a's (a loaded machine wakes it late), and b would end before the close below.
       local b = taskrun.spawn(function()
-        co2 = coroutine.create(function() taskrun.sleep(0.02) end)
+        co2 = coroutine.create(function() taskrun.sleep(60) end)
         return coroutine.resume(co2)
       end)
       taskrun.yield()

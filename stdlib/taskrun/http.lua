@@ -75,30 +75,29 @@ function http.current_deadline()
   return deadlines[coroutine.running()]
 end
 
--- opts with its timeout cut to the time left before the deadline of the current coroutine's
--- wait, if any. Raises a transport error with cause "timeout" when no time is left: the wait
--- then ends with its own timeout error, as when a request was cut short.
+-- The timeout and max_retry_after a request of the current coroutine's wait is made with (see
+-- core.request: nil leaves opts' own): its timeout cut to the time left before the wait's
+-- deadline, and the wait's max_retry_after unless opts gives one. Raises a transport error with
+-- cause "timeout" when no time is left: the wait then ends with its own timeout error, as when
+-- a request was cut short. Two values, not a view of opts: no table is made per request.
 local function capped(opts)
-  local deadline = deadlines[coroutine.running()]
-  if not deadline then return opts end
+  local co = coroutine.running()
+  local deadline = deadlines[co]
+  if not deadline then return nil, nil end
   local left = deadline - errors.now()
   if left < http.MIN_TIMEOUT then
     error(errors.error("transport", string.format("%s request not sent: the wait's deadline "
       .. "has passed", type(opts.method) == "string" and opts.method:upper() or "GET"),
       { cause = "timeout", sent = false }), 3)
   end
-  local timeout = opts.timeout   -- read once: the C side reads the view's value
+  local timeout = opts.timeout   -- read once: the C side is given the value read here
   if timeout ~= nil then
     local t = errors.duration(timeout)
     -- 0 stays 0 for the C side to refuse; under 1 ms is 1 ms (libcurl counts in ms).
-    if t <= 0 then return opts end
+    if t <= 0 then return timeout, holds[co] end
     left = math.min(math.max(t, http.MIN_TIMEOUT), left)
   end
-  -- A view of opts with only the timeout (and the hold, unless given) changed: the caller's
-  -- table stays as given.
-  local hold = holds[coroutine.running()]
-  if opts.max_retry_after ~= nil then hold = nil end
-  return setmetatable({ timeout = left, max_retry_after = hold }, { __index = opts })
+  return left, holds[co]
 end
 
 function http.request(opts)
@@ -116,7 +115,7 @@ function http.request(opts)
     end
     opts = copy
   end
-  return setmetatable(core.request(capped(opts)), Response)
+  return setmetatable(core.request(opts, capped(opts)), Response)
 end
 
 for _, method in ipairs({ "get", "post", "put", "patch", "delete", "head" }) do
