@@ -18,7 +18,8 @@ ROUNDS=${ROUNDS:-5}
 CPU=${CPU-0}
 pin=""
 if [ -n "$CPU" ]; then
-  command -v taskset >/dev/null || { echo "bench/journal.sh: taskset is missing (util-linux); CPU= runs unpinned" >&2; exit 1; }
+  command -v taskset >/dev/null ||
+    { echo "bench/journal.sh: taskset is missing (util-linux); CPU= runs unpinned" >&2; exit 1; }
   pin="taskset -c $CPU"
 fi
 [ -x ./taskrun ] && [ -x ./taskrun-sim ] || { echo "bench/journal.sh: run make first" >&2; exit 1; }

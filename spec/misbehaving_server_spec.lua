@@ -200,7 +200,7 @@ describe("a misbehaving server", function()
   -- libcurl before 8.1.0 wrote through a freed header when a reused handle's response began
   -- with a folded line (curl issue #11101); every request now has a handle of its own. The
   -- sanitizer build is the one that would see it.
-  it("whose first header line is folded, after an earlier answer, gives a transport error", function()
+  it("whose first header line is folded, after another answer, is a transport error", function()
     local r = run_against({ json_response('{"ok":1}'),
       "HTTP/1.1 200 OK\r\n  folded: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}" }, [[
       show(pcall(http.get, base .. "/first"))
