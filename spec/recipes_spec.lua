@@ -205,18 +205,8 @@ end)
 
 -- ---- Kubernetes ------------------------------------------------------------------------------
 
--- The YAML as JSON, by Debian's python3-yaml (make deps installs it).
-local function yaml_to_json(path)
-  local p = io.popen("python3 -c 'import json, sys, yaml; "
-    .. "print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' " .. H.quote(path) .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  assert(ok, "python3 could not read the YAML (is python3-yaml installed? make deps): " .. out)
-  return json.decode(out)
-end
-
 describe("the Kubernetes recipe", function()
-  local doc = yaml_to_json(RECIPES .. "cronjob.yaml")
+  local doc = H.read_yaml(RECIPES .. "cronjob.yaml")
   local job = doc.spec and doc.spec.jobTemplate.spec
   local pod = job and job.template.spec
   local container = pod and pod.containers[1]

@@ -30,6 +30,16 @@ function H.exists(path)
   return f ~= nil
 end
 
+-- A YAML file as Lua values, read by Debian's python3-yaml (make deps installs it) through JSON.
+function H.read_yaml(path)
+  local p = assert(io.popen("python3 -c 'import json, sys, yaml; "
+    .. "print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' " .. quote(path) .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  assert(ok, "python3 could not read " .. path .. " (is python3-yaml installed? make deps): " .. out)
+  return require("cjson").decode(out)
+end
+
 -- The first line a shell command prints (without its newline), or nil.
 function H.output_line(cmd)
   local p = assert(io.popen(cmd))
