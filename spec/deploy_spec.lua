@@ -6,12 +6,10 @@
 -- library the binary links.
 local H = require("harness")
 local PG = require("pg")
+local cronjob = require("cronjob")
 local json = require("cjson")
 
-local doc = H.read_yaml("deploy/cronjob.yaml")
-local job = doc.spec and doc.spec.jobTemplate.spec
-local pod = job and job.template.spec
-local container = pod and pod.containers[1]
+local doc, job, pod, container = cronjob.read("deploy/cronjob.yaml")
 
 -- The Secret volume mounted at the start of `path`, and its mount; nil when none is.
 local function secret_mount(path)
@@ -24,11 +22,7 @@ end
 
 describe("the fleet's CronJob (deploy/cronjob.yaml)", function()
   it("never overlaps, skips a start missed by too long, and fails the Job on exit 6", function()
-    assert.are.same({ "batch/v1", "CronJob" }, { doc.apiVersion, doc.kind })
-    assert.are.equal("Forbid", doc.spec.concurrencyPolicy)
-    assert.are.equal("number", type(doc.spec.startingDeadlineSeconds))
-    assert.is_true(doc.spec.startingDeadlineSeconds >= 10)   -- the controller's minimum check
-    assert.are.equal("Never", pod.restartPolicy)
+    cronjob.assert_safe(doc, pod)
     local rule = job.podFailurePolicy.rules[1]
     assert.are.equal("FailJob", rule.action)
     local six = false
