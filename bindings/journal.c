@@ -147,7 +147,7 @@ static int l_finished(lua_State *L) {
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);
-  if (ops->step_finished(j, run_id, key, seq, result, created, durable) != 0)
+  if (ops->step_ended(j, run_id, key, seq, TR_STEP_FINISHED, result, NULL, created, durable) != 0)
     return journal_error(L, ops, j, "record a step's end");
   return 0;
 }
@@ -171,7 +171,8 @@ typedef struct {
 
 static int record_results_text(lua_State *L, void *ud, const char *text, size_t len) {
   results_ctx *c = ud;
-  c->rc = c->ops->step_finished(c->j, c->run_id, c->name, c->seq, text, NULL, 0);
+  c->rc = c->ops->step_ended(c->j, c->run_id, c->name, c->seq, TR_STEP_FINISHED, text, NULL,
+                             NULL, 0);
   if (c->rc != 0 || !c->objects) return 0;
   lua_pushlstring(L, text, len);
   return 1;
@@ -250,7 +251,8 @@ static int step_raised(lua_State *L, const char *name, long long seq) {
     lua_pushvalue(L, lua_upvalueindex(UP_ENCODE_ERROR));
     lua_pushvalue(L, err);
     lua_call(L, 1, 1);
-    if (ops->step_failed(j, run_id, name, seq, luaL_checkstring(L, -1), 0) != 0)
+    if (ops->step_ended(j, run_id, name, seq, TR_STEP_FAILED, NULL, luaL_checkstring(L, -1),
+                        NULL, 0) != 0)
       return journal_error(L, ops, j, "record a step's failure");
     lua_settop(L, err);
   }
@@ -311,7 +313,7 @@ static int l_failed(lua_State *L) {
   const tr_journal_ops *ops;
   const char *run_id;
   tr_journal *j = current(L, &ops, &run_id);
-  if (ops->step_failed(j, run_id, key, seq, err, durable) != 0)
+  if (ops->step_ended(j, run_id, key, seq, TR_STEP_FAILED, NULL, err, NULL, durable) != 0)
     return journal_error(L, ops, j, "record a step's failure");
   return 0;
 }

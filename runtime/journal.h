@@ -126,10 +126,11 @@ typedef struct {
    * A step started again (after a crash) starts over in the same row. */
   int (*step_started)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                       const char *data_json, int durable);
-  int (*step_finished)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                       const char *result_json, const char *created_id, int durable);
-  int (*step_failed)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                     const char *error_json, int durable);
+  /* Records a step's end: `state` TR_STEP_FINISHED with its result_json (and the id it
+   * created, or NULL), or TR_STEP_FAILED with its error_json (the other NULL). */
+  int (*step_ended)(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                    const char *state, const char *result_json, const char *error_json,
+                    const char *created_id, int durable);
   /* Records how an operator settled a step (`taskrun runs resolve`), durably: the step's new
    * state (NULL: unchanged; "finished" also ends the step now), the id adopted (NULL:
    * unchanged) and the resolution (who, when, how) as JSON. Fails when the run has no such

@@ -528,23 +528,12 @@ static int pg_step_started(tr_journal *j, const char *run_id, const char *step_k
   return durable ? write_held(j, 1) : 0;
 }
 
-static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                    const char *state, const char *result, const char *error,
-                    const char *created_id, int durable) {
+static int pg_step_ended(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                         const char *state, const char *result, const char *error,
+                         const char *created_id, int durable) {
   if (hold(j, run_id, step_key, seq, state, -1, tr_pg_now(), result, error, created_id) != 0)
     return -1;
   return durable ? write_held(j, 1) : 0;
-}
-
-static int pg_step_finished(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                            const char *result_json, const char *created_id, int durable) {
-  return step_end(j, run_id, step_key, seq, TR_STEP_FINISHED, result_json, NULL, created_id,
-                  durable);
-}
-
-static int pg_step_failed(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                          const char *error_json, int durable) {
-  return step_end(j, run_id, step_key, seq, TR_STEP_FAILED, NULL, error_json, NULL, durable);
 }
 
 static int pg_step_resolve(tr_journal *j, const char *run_id, const char *step_key,
@@ -632,6 +621,6 @@ static int pg_steps_list(tr_journal *j, const char *run_id, tr_journal_step_cb c
 const tr_journal_ops tr_journal_pg = {
   "postgresql", pg_open, pg_close, pg_error, pg_flush, pg_held_since, tr_pg_watch, tr_pg_lost,
   tr_pg_lock, tr_pg_unlock, tr_pg_held, pg_run_begin, pg_run_end, pg_attempts_list,
-  pg_runs_list, pg_run_get, pg_prune, pg_step_started, pg_step_finished, pg_step_failed, pg_step_resolve,
+  pg_runs_list, pg_run_get, pg_prune, pg_step_started, pg_step_ended, pg_step_resolve,
   pg_created_known, pg_step_get, pg_steps_list,
 };

@@ -753,9 +753,9 @@ static int update_step(tr_journal *j, const char *run_id, sqlite3_stmt *st, cons
   return rc == 0 && sqlite3_changes(j->db) == 0 ? 1 : rc;
 }
 
-static int step_end(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                    const char *state, const char *result, const char *error,
-                    const char *created_id, int durable) {
+static int sq_step_ended(tr_journal *j, const char *run_id, const char *step_key, long long seq,
+                         const char *state, const char *result, const char *error,
+                         const char *created_id, int durable) {
   tr_held_row *h = durable ? NULL : tr_held_find(&j->recs, run_id, step_key, seq);
   if (h) {
     /* Started and ended within one batch: its one record, still held, ends. */
@@ -774,17 +774,6 @@ static int step_end(tr_journal *j, const char *run_id, const char *step_key, lon
   if (rc == 1)
     return fail(j, "journal: step %s #%lld of run %s was never started", step_key, seq, run_id);
   return rc;
-}
-
-static int sq_step_finished(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                            const char *result_json, const char *created_id, int durable) {
-  return step_end(j, run_id, step_key, seq, TR_STEP_FINISHED, result_json, NULL, created_id,
-                  durable);
-}
-
-static int sq_step_failed(tr_journal *j, const char *run_id, const char *step_key, long long seq,
-                          const char *error_json, int durable) {
-  return step_end(j, run_id, step_key, seq, TR_STEP_FAILED, NULL, error_json, NULL, durable);
 }
 
 static int sq_step_resolve(tr_journal *j, const char *run_id, const char *step_key,
@@ -865,6 +854,6 @@ const tr_journal_ops tr_journal_sqlite = {
   "sqlite", sq_open, sq_close, sq_error, sq_flush, sq_held_since, sq_watch, sq_lost, sq_lock,
   sq_unlock, sq_held, sq_run_begin, sq_run_end, sq_attempts_list, sq_runs_list, sq_run_get,
   sq_prune,
-  sq_step_started, sq_step_finished, sq_step_failed, sq_step_resolve, sq_created_known,
+  sq_step_started, sq_step_ended, sq_step_resolve, sq_created_known,
   sq_step_get, sq_steps_list,
 };
