@@ -28,22 +28,8 @@ python3 -c 'import requests' 2>/dev/null || PYTHON=/usr/bin/python3
 "$PYTHON" -c 'import requests' 2>/dev/null ||
   { echo "bench/poll.sh: python3 cannot import requests (make deps installs python3-requests)" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-./taskrun-sim --port 0 >"$tmp/url" 2>"$tmp/sim.log" &
-sim=$!
-stop() {
-  kill "$sim" 2>/dev/null || true
-  wait "$sim" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap stop EXIT INT TERM
-url=""
-for _ in $(seq 100); do
-  url=$(head -n 1 "$tmp/url")
-  [ -n "$url" ] && break
-  sleep 0.05
-done
-[ -n "$url" ] || { echo "bench/poll.sh: taskrun-sim did not start" >&2; cat "$tmp/sim.log" >&2; exit 1; }
+. bench/simulator.sh
+start_simulator bench/poll.sh
 
 job=bench-poll-1
 curl -sf -o /dev/null -X POST "$url/_sim/tasks" -H 'Content-Type: application/json' \

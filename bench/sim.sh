@@ -9,27 +9,8 @@ SIM_THREADS=${SIM_THREADS:-2}
 command -v wrk >/dev/null || { echo "bench/sim.sh: wrk is missing (make deps)" >&2; exit 1; }
 [ -x ./taskrun-sim ] || { echo "bench/sim.sh: build ./taskrun-sim first (make)" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-./taskrun-sim --port 0 --threads "$SIM_THREADS" >"$tmp/url" 2>"$tmp/sim.log" &
-sim=$!
-stop() {
-  kill "$sim" 2>/dev/null || true
-  wait "$sim" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap stop EXIT INT TERM
-
-url=""
-for _ in $(seq 100); do
-  url=$(head -n 1 "$tmp/url")
-  [ -n "$url" ] && break
-  sleep 0.05
-done
-if [ -z "$url" ]; then
-  echo "bench/sim.sh: taskrun-sim did not start" >&2
-  cat "$tmp/sim.log" >&2
-  exit 1
-fi
+. bench/simulator.sh
+start_simulator bench/sim.sh --threads "$SIM_THREADS"
 
 # A task that stays in one state, so every GET is a 200 with the same body.
 # (Made with taskrun itself: curl is not among the build's packages.)
