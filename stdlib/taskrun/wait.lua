@@ -6,6 +6,7 @@
 -- there yet" for opts.not_found; 401/403 and other 4xx end the wait at once.
 local backoff = require("taskrun.backoff")
 local core = require("taskrun._core")
+local due = require("taskrun.due")
 local http = require("taskrun.http")
 local journal = require("taskrun._journal")
 local json = require("taskrun.json")
@@ -256,8 +257,10 @@ local function finish(w, task, o, satisfied)
     task_status = task.status, polls = w.polls, elapsed = seconds(core.now() - w.started) },
     task)
   if satisfied and (task.ok or not task.done) then
-    event("info", string.format("%s: %s after %s", w.label, tostring(task.state), summary(w)),
-      fields)
+    if log_enabled("info") then
+      event("info", string.format("%s: %s after %s", w.label, tostring(task.state), summary(w)),
+        fields)
+    end
     w.outcome = "succeeded"
     return task
   end
@@ -272,16 +275,21 @@ local function finish(w, task, o, satisfied)
     { task = task, status = provider.status_of(task) })
 end
 
-local function note_change(w, task, o)
-  local before = w.last_state
-  w.last_state, w.last_log = task.state, core.now()
-  local elapsed = core.now() - w.started
-  local fields = json_mode and about_task({ event = "transition", from = before, to = task.state,
-    progress = task.progress, elapsed = seconds(elapsed) }, task)
-  local progress = task.progress and string.format(" %s%%", tostring(task.progress)) or ""
-  local change = before and (tostring(before) .. " -> ") or ""
-  event("info", string.format("%s: %s%s%s (%s)", w.label, clip(change), clip(tostring(task.state)),
-    clip(progress, 40), human(elapsed)), fields)
+-- The task went from state `before` (nil: none seen yet) to task.state.
+local function note_change(w, task, o, before)
+  local now = core.now()
+  w.last_log = now
+  -- Made only when it is logged: a --quiet run of 10,000 waits makes none of these lines, nor
+  -- the labels they name.
+  if log_enabled("info") then
+    local elapsed = now - w.started
+    local fields = json_mode and about_task({ event = "transition", from = before,
+      to = task.state, progress = task.progress, elapsed = seconds(elapsed) }, task)
+    local progress = task.progress and string.format(" %s%%", tostring(task.progress)) or ""
+    local change = before and (tostring(before) .. " -> ") or ""
+    event("info", string.format("%s: %s%s%s (%s)", w.label, clip(change),
+      clip(tostring(task.state)), clip(progress, 40), human(elapsed)), fields)
+  end
   if o.on_change then o.on_change(task) end
 end
 
@@ -303,11 +311,11 @@ local function poll(w, fetch, o)
     local code = tostring(provider.status_of(res) or 200)
     w.counts[code] = (w.counts[code] or 0) + 1
     w.missing_since = nil
-    -- The label names the task: made again only when another task answers (a string per
-    -- poll otherwise, 40,000 of them for 10,000 waits).
+    -- The label names the task: made again (when next needed) only when another task
+    -- answers, not for every poll.
     local last = w.task
-    if not last or last.id ~= res.id or last.provider ~= res.provider then
-      w.label = label_of(res, w.label)
+    if last and res.provider and (last.id ~= res.id or last.provider ~= res.provider) then
+      w.label = nil
     end
     w.task = res
     return res
@@ -355,18 +363,39 @@ local function timed_out(w, now)
     human(now - w.started), w.label, state_words(w.task), summary(w)))
 end
 
--- The delay before the next poll, or a timeout error.
-local function next_delay(w, o, delays, retry_after)
+-- The next delay of a wait's schedule, that of its task's provider: known from a Task target at
+-- once (and fixed on its first turn, so a schedule option its provider refuses is refused before
+-- any request), from a function target's first answer.
+local function schedule_of(w, o)
+  local sched = w.sched
+  if not sched then
+    sched = schedule(o, w.task and w.task.provider)
+    w.sched = sched
+  end
+  return sched
+end
+
+local function next_rung(w, o)
+  local sched = schedule_of(w, o)
+  local r
+  w.rng, r = backoff.next(w.rng)
+  w.rung = w.rung + 1
+  return backoff.delay(sched, w.rung, r)
+end
+
+-- The delay before the next turn, or a timeout error. After the last poll it is the time left
+-- to the deadline, and the turn that follows times out (w.expiring).
+local function next_delay(w, o, retry_after)
   local deadline = w.deadline
   local now = core.now()
   if w.last and now < deadline then
     -- The last poll is made: nothing left to do but let the deadline come.
-    core.sleep(deadline - now)
-    now = core.now()
+    w.expiring = true
+    return deadline - now
   end
   local left = deadline - now
   if w.last or left < http.MIN_TIMEOUT then timed_out(w, now) end
-  local d = delays()
+  local d = next_rung(w, o)
   local ra
   if retry_after then
     -- Clamped first, so a hostile value cannot park a wait for longer than max_retry_after;
@@ -402,41 +431,45 @@ local function next_delay(w, o, delays, retry_after)
   return d
 end
 
-local function run(w, fetch, o, seed)
-  -- The schedule of the task's provider: known from a Task target at once, from a function
-  -- target's first answer.
-  local delays
-  local function next_of()
-    delays = delays or backoff.delays(schedule(o, w.task and w.task.provider), seed)
-    return delays()
+-- One turn of a wait: a poll (none for a Task target whose snapshot is terminal already), its
+-- logging and the decision. Returns the Task that ends the wait, or nil and the delay before
+-- the next turn; raises what ends the wait otherwise. A turn never sleeps: between turns a wait
+-- is only its state `w`, so the 10,000 sleeping waits of a wait_all hold no coroutine.
+local function turn(w, o)
+  if w.expiring then timed_out(w, core.now()) end
+  local task, retry_after = w.task, nil
+  -- The state noted last: that of the Task before this poll (read now, in case a target
+  -- function changes that table in place).
+  local before = task and task.state
+  if w.polls == 0 and task then
+    -- A Task target: its snapshot is the first state seen, and a terminal one needs no request.
+    schedule_of(w, o)
+    note_change(w, task, o, nil)
+    if not task.done then task, retry_after = poll(w, w.fetch, o) end
+  else
+    task, retry_after = poll(w, w.fetch, o)
   end
-  if w.task then delays = backoff.delays(schedule(o, w.task.provider), seed) end
-  local task = w.task
-  local fresh = not (task and task.done)   -- a terminal snapshot needs no request
-  local hits = 0
-  if task then note_change(w, task, o) end
-  while true do
-    local retry_after
-    if fresh then task, retry_after = poll(w, fetch, o) end
-    fresh = true
-    task = task or w.task
-    if task and task.state ~= w.last_state then note_change(w, task, o) end
-    if task then
-      local satisfied = o["until"](task) and true or false
-      hits = satisfied and hits + 1 or 0
-      -- A terminal task will not change again: `stable` cannot apply to it.
-      if hits >= o.stable or task.done then return finish(w, task, o, satisfied) end
+  if task and task.state ~= before then note_change(w, task, o, before) end
+  task = task or w.task
+  if task then
+    local satisfied = o["until"](task) and true or false
+    local enough = satisfied
+    if o.stable > 1 then
+      local hits = satisfied and (w.hits or 0) + 1 or 0
+      w.hits, enough = hits, hits >= o.stable
     end
-    local d = next_delay(w, o, next_of, retry_after)
-    -- Made only when it is logged: below the log level it is two strings per poll for nothing.
-    local level = json_mode and "info" or "debug"
-    if log_enabled(level) then
-      event(level, string.format("%s: poll %d, next in %s", w.label, w.polls, human(d)),
-        json_mode and about_task({ event = "poll", state = task and task.state, polls = w.polls,
-        delay = seconds(d) }, task))
-    end
-    core.sleep(d)
+    -- A terminal task will not change again: `stable` cannot apply to it.
+    if enough or task.done then return finish(w, task, o, satisfied) end
   end
+  local d = next_delay(w, o, retry_after)
+  -- Made only when it is logged: below the log level it is two strings per poll for nothing.
+  local level = json_mode and "info" or "debug"
+  if log_enabled(level) then
+    event(level, string.format("%s: poll %d, next in %s", w.label, w.polls, human(d)),
+      json_mode and about_task({ event = "poll", state = task and task.state, polls = w.polls,
+      delay = seconds(d) }, task))
+  end
+  return nil, d
 end
 
 -- ---- the journal ----------------------------------------------------------------------------
@@ -508,61 +541,134 @@ local function count_wait(w, err)
 end
 
 -- Ends a wait's presence in the interrupt message and the status block, and counts how it
--- ended: the wait's state is its own to-be-closed guard, with this metatable shared (no table
--- more per wait).
-local Guard = { __close = function(w, err)
+-- ended (`err`: what it raised, if anything).
+local function end_wait(w, err)
   active[w] = nil
   status.remove(w)
   if counting then count_wait(w, err) end
-end }
+end
 
--- `seed`: the jitter's; each target of wait_all/wait_any gets its own, or they would all
--- sleep the same delays and poll in step.
-local function wait_one(target, o, deadline, seed)
+-- Every wait's state shares this metatable: its label ("bluexp task 1234", or the wait's
+-- name before a task answers) is made when first read and kept until another task answers (a
+-- --quiet run of 10,000 waits reads few), and a single wait's state is its own to-be-closed
+-- guard.
+local Wait = { __close = end_wait }
+function Wait.__index(w, key)
+  if key ~= "label" then return nil end
+  local task = rawget(w, "task")
+  local label = label_of(task, rawget(w, "name"))
+  if type(task) == "table" and task.provider then rawset(w, "label", label) end
+  return label
+end
+
+-- A wait's state: what to poll, what it has seen and counted, and its jitter's generator,
+-- seeded with `seed` (each target of wait_all/wait_any gets its own, or they would all sleep the
+-- same delays and poll in step). The fields every wait comes to have are named here (label
+-- among them, though it is made later), so its table is made at its size once: 10,000 idle
+-- waits hold 10,000 of them. The rarer ones (last, expiring, missing_since, hits with stable >
+-- 1) grow it when they come.
+local function new_wait(target, o, seed, deadline, i)
   local fetch, first = fetcher(target)
-  -- The eight fields every wait comes to have, named here (deadline and last_state come
-  -- later), so its table is made at its size once: 10,000 idle waits hold 10,000 of them.
-  -- The rarer last and missing_since grow it when they come.
   local now = core.now()
-  local w = { label = label_of(first, o.name), task = first, started = now, polls = 0,
-              counts = {}, last_log = now, deadline = false, last_state = nil }
-  seed = seed or math.random(1, 0x7fffffff)
-  local rec
-  if not deadline then deadline, rec = begin_record(w.label, o.timeout) end
-  w.deadline = deadline
+  return setmetatable({ label = nil, name = o.name, task = first, fetch = fetch,
+    started = now, polls = 0, counts = {}, last_log = now, outcome = nil,
+    rng = backoff.first(seed or math.random(1, 0x7fffffff)), rung = 0, sched = nil,
+    deadline = deadline, i = i, due = nil }, Wait)
+end
+
+-- The wait is on: in the interrupt message and the status block until end_wait.
+local function watch(w)
   active[w] = true
   status.add(w)
-  local guard <close> = setmetatable(w, Guard)
-  if not rec then return run(w, fetch, o, seed) end
-  local ok, result = pcall(run, w, fetch, o, seed)
+end
+
+local function run(w, o)
+  while true do
+    local task, d = turn(w, o)
+    if task then return task end
+    core.sleep(d)
+  end
+end
+
+local function wait_one(target, o)
+  local w = new_wait(target, o, o.seed, false)
+  local rec
+  w.deadline, rec = begin_record(w.label, o.timeout)
+  watch(w)
+  local guard <close> = w
+  if not rec then return run(w, o) end
+  local ok, result = pcall(run, w, o)
   return end_record(rec, ok, result, ok and task_state(result) or nil)
 end
 
 -- taskrun.wait(target, opts) -> Task
 function wait.wait(target, opts)
-  local o = check_options(opts)
-  return wait_one(target, o, nil, o.seed)
+  return wait_one(target, check_options(opts))
 end
 
 -- ---- many waits ---------------------------------------------------------------------------
 
--- Runs one wait per target as tasks under one deadline. `decide(i, ok, result)` sees each end
--- and returns true to stop the others.
+-- At most this many waits of one wait_all/wait_any take their turn at once, each in a worker
+-- task; the others are their state alone, in the due queue, until a worker is free. Requests
+-- past the per-host limit (TASKRUN_MAX_INFLIGHT, 32 by default) queue in taskrun.http anyway;
+-- this bounds that queue, and what it holds (a worker's coroutine and its call chain are a few
+-- KB), while leaving room for eight hosts polled at their full limit.
+local WORKERS = 256
+
+-- What a fan-out leaves when it ends, normally or not (fail_fast, wait_any's winner, or the
+-- calling task cancelled): no worker left running, and every wait not ended (pool.waits
+-- holds those only) counted as interrupted.
+local Pool = { __close = function(pool)
+  pool.stopped = true
+  for _, h in ipairs(pool.workers) do h:cancel() end
+  for _, w in pairs(pool.waits) do end_wait(w, nil) end
+  pool.waits = {}
+end }
+
+-- Runs one wait per target under one deadline, their turns taken by at most WORKERS worker
+-- tasks in the order they fall due. `decide(i, ok, result)` sees each end and returns true to
+-- stop the others.
 local function fan_out(targets, o, decide)
   if type(targets) ~= "table" or #targets == 0 then usage("targets must be a non-empty list") end
   local deadline, rec = begin_record(o.name or string.format("%d targets", #targets), o.timeout)
-  local handles = {}
+  local queue = due.new()
+  local pool <close> = setmetatable({ waits = {}, workers = {}, stopped = false }, Pool)
+  local now = core.now()
   for i, target in ipairs(targets) do
-    handles[i] = core.spawn(function()
-      local ok, result = pcall(wait_one, target, o, deadline, o.seed and o.seed + i - 1)
-      if decide(i, ok, result) then
-        for j, h in ipairs(handles) do
-          if j ~= i then h:cancel() end
+    local ok, w = pcall(new_wait, target, o, o.seed and o.seed + i - 1, deadline, i)
+    if not ok then
+      if decide(i, false, w) then return rec end
+    else
+      pool.waits[i] = w
+      watch(w)
+      queue:push(w, now)
+    end
+  end
+  local workers = pool.workers
+  local function worker(k)
+    while not pool.stopped do
+      local w = queue:pop()
+      if not w then return end   -- every wait left is another worker's
+      local early = w.due - core.now()
+      if early > 0 then core.sleep(early) end
+      local ok, task, d = pcall(turn, w, o)
+      if ok and not task then
+        queue:push(w, core.now() + d)
+      else
+        pool.waits[w.i] = nil
+        end_wait(w, not ok and task or nil)
+        if decide(w.i, ok, task) then
+          pool.stopped = true
+          for j, h in ipairs(workers) do
+            if j ~= k then h:cancel() end
+          end
+          return
         end
       end
-    end)
+    end
   end
-  for _, h in ipairs(handles) do pcall(h.join, h) end
+  for k = 1, math.min(queue.n, WORKERS) do workers[k] = core.spawn(worker, k) end
+  for _, h in ipairs(workers) do pcall(h.join, h) end
   return rec
 end
 
