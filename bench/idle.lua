@@ -14,8 +14,9 @@
 -- memory: N concurrent waits (wait_all) on simulator tasks that never end, interval 60 s, once
 -- each has made its first poll and sleeps: the Lua heap (collectgarbage("count") after a full
 -- collection) and the RSS (VmRSS) of taskrun, against the same process before the waits began;
--- the difference over N is the cost of one idle wait (its coroutine, its state, its Task, its
--- timer). The RSS includes what the C side holds: libcurl's kept connections among it.
+-- the difference over N is the cost of one idle wait (its state, its Task and its place in
+-- wait_all's due queue: a sleeping wait holds no coroutine and no timer, only the 256 workers
+-- at most do). The RSS includes what the C side holds: libcurl's kept connections among it.
 -- Row: "idle_memory N heap_kib rss_kib heap_bytes_per_wait rss_bytes_per_wait".
 local what = arg[1] or "cpu"
 local sim = assert(os.getenv("TASKRUN_SIM_URL"), "run this under taskrun --sim")
