@@ -363,9 +363,9 @@ local function timed_out(w, now)
     human(now - w.started), w.label, state_words(w.task), summary(w)))
 end
 
--- The next delay of a wait's schedule, that of its task's provider: known from a Task target at
--- once (and fixed on its first turn, so a schedule option its provider refuses is refused before
--- any request), from a function target's first answer.
+-- A wait's schedule, that of its task's provider: known from a Task target at once (and fixed
+-- on its first turn, so a schedule option its provider refuses is refused before any request),
+-- from a function target's first answer.
 local function schedule_of(w, o)
   local sched = w.sched
   if not sched then
@@ -375,6 +375,7 @@ local function schedule_of(w, o)
   return sched
 end
 
+-- The next delay of that schedule, drawn with the wait's own jitter generator.
 local function next_rung(w, o)
   local sched = schedule_of(w, o)
   local r
