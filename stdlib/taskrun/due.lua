@@ -8,21 +8,21 @@ function due.new()
   return setmetatable({ n = 0 }, due)
 end
 
-local function before(a, b)
-  return a.due < b.due or (a.due == b.due and a.i < b.i)
-end
-
--- Adds w (a table with a unique integer `i`), due at time `at` (kept in w.due).
+-- Adds w (a table with a unique integer `i`), due at time `at` (kept in w.due). The
+-- comparisons are written out, not a function called: a 10,000-wait fan-out makes 40,000 of
+-- these pushes and pops, each ~14 levels deep.
 function due:push(w, at)
   w.due = at
   local n = self.n + 1
   self.n = n
+  local wi = w.i
   -- Sift up: the parent of slot i is slot i // 2.
   local i = n
   while i > 1 do
     local parent = i // 2
     local p = self[parent]
-    if not before(w, p) then break end
+    local pd = p.due
+    if pd < at or (pd == at and p.i < wi) then break end
     self[i] = p
     i = parent
   end
@@ -39,13 +39,20 @@ function due:pop()
   self.n = n
   if n > 0 then
     -- Sift the last one down from the root: each step takes the earlier child.
+    local ld, li = last.due, last.i
     local i = 1
     while true do
       local child = i * 2
       if child > n then break end
-      if child < n and before(self[child + 1], self[child]) then child = child + 1 end
-      if not before(self[child], last) then break end
-      self[i] = self[child]
+      local c = self[child]
+      local cd = c.due
+      if child < n then
+        local r = self[child + 1]
+        local rd = r.due
+        if rd < cd or (rd == cd and r.i < c.i) then child, c, cd = child + 1, r, rd end
+      end
+      if cd > ld or (cd == ld and c.i > li) then break end
+      self[i] = c
       i = child
     end
     self[i] = last
