@@ -107,6 +107,11 @@ build/man/taskrun-lua.7: doc/taskrun-lua.7.txt tools/mangen.lua tools/luals.lua 
 build-dirs:
 	@mkdir -p $(BUILD)/runtime $(BUILD)/bindings $(BUILD)/sim
 
+# libcurl alone, the floor under taskrun's cost per poll (bench/poll.sh, bench/poll_profile.sh).
+build/bench/curl_poll: bench/curl_poll.c
+	@mkdir -p build/bench
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $$(pkg-config --cflags --libs libcurl)
+
 # The misbehaving-server specs' stub: canned raw bytes over plain sockets (tools/stub_server.c).
 # A test tool, the same in both modes, so it lives outside them.
 build/taskrun-stub: tools/stub_server.c
@@ -154,7 +159,7 @@ test: all
 	SANITIZE=$(SANITIZE) sh tools/run-specs
 
 # Each fan-out run measures its 100-wait baseline first, in the same process.
-bench: all
+bench: all build/bench/curl_poll
 	sh bench/startup.sh
 	sh bench/sim.sh
 	bash bench/poll.sh

@@ -2,6 +2,9 @@
 # Sequential polls, side by side in one run against one taskrun-sim: the same BlueXP job read
 # N times in a row, one request at a time, by
 #   taskrun        bench/poll.lua (taskrun.bluexp.job: request, JSON, Task)
+#   libcurl        bench/curl_poll.c: libcurl alone, as taskrun uses it (a new easy handle per
+#                  request, one multi handle keeping the connection, the same headers), no JSON:
+#                  the floor under taskrun's own cost
 #   python3        requests, one Session (keep-alive), .json() of each answer
 #   curl+jq        one curl and one jq process per poll, as a shell script would
 #   wrk -t1 -c1    the same GET on one connection for DURATION, the rate ceiling
@@ -9,8 +12,8 @@
 # client's own: taskrun's and python's of their poll loop (in-process clocks, start-up left
 # out), curl+jq's of all its processes (bash's `time`, start-ups included: that is its way to
 # poll). The simulator's CPU per poll is measured around the taskrun rounds (/proc/PID/stat).
-# Then: taskrun's CPU per poll against python's (the target is 1/30 or less) and taskrun's poll
-# rate against wrk's (the target is 0.5x or more).
+# Then: taskrun's CPU per poll against python's (the target is 1/30 or less) and libcurl's alone
+# against python's, and taskrun's poll rate against wrk's (the target is 0.5x or more).
 # Usage: bash bench/poll.sh   (N=3000 CURL_N=200 ROUNDS=3 DURATION=3s to change the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,8 @@ for tool in python3 curl jq wrk; do
   command -v "$tool" >/dev/null || { echo "bench/poll.sh: $tool is missing (make deps)" >&2; exit 1; }
 done
 [ -x ./taskrun ] && [ -x ./taskrun-sim ] || { echo "bench/poll.sh: run make first" >&2; exit 1; }
+[ -x build/bench/curl_poll ] ||
+  { echo "bench/poll.sh: run make build/bench/curl_poll first (make bench does)" >&2; exit 1; }
 # A python3 without requests (a virtualenv's) is not the Debian one make deps set up.
 PYTHON=python3
 python3 -c 'import requests' 2>/dev/null || PYTHON=/usr/bin/python3
@@ -50,6 +55,10 @@ run_taskrun() {
     ./taskrun --quiet --no-journal bench/poll.lua "$N" "$job" | awk '{ print $3, $4 }' >>"$tmp/taskrun"
   after=$(sim_cpu)
   echo "$before $after" | awk -v n="$N" '{ print ($2 - $1) / n * 1e6 }' >>"$tmp/sim"
+}
+
+run_libcurl() {
+  build/bench/curl_poll "$target" "$N" "$auth" "$agent" | awk '{ print $3, $4 }' >>"$tmp/libcurl"
 }
 
 run_python() {
@@ -92,6 +101,7 @@ run_wrk() {
 
 for _ in $(seq "$ROUNDS"); do
   run_taskrun
+  run_libcurl
   run_python
   run_curl
   run_wrk
@@ -108,11 +118,13 @@ row() {   # name polls wall cpu
     printf "%-10s %7d %9.3f %9.3f %12.1f %9.0f\n", c, n, w, u, u / n * 1e6, n / w }'
 }
 row taskrun "$N" "$(col taskrun 1)" "$(col taskrun 2)"
+row libcurl "$N" "$(col libcurl 1)" "$(col libcurl 2)"
 row python3 "$N" "$(col python 1)" "$(col python 2)"
 row curl+jq "$CURL_N" "$(col curl 1)" "$(col curl 2)"
 wrk_rate=$(median <"$tmp/wrk")
 printf '%-10s %7s %9s %9s %12s %9.0f\n' "wrk-t1-c1" - "$DURATION" - - "$wrk_rate"
 awk -v tw="$(col taskrun 1)" -v tc="$(col taskrun 2)" -v pc="$(col python 2)" -v n="$N" \
-  -v w="$wrk_rate" -v s="$(median <"$tmp/sim")" 'BEGIN {
-  printf "taskrun CPU per poll = 1/%.1f of python requests (target 1/30); poll rate %.2fx " \
-    "wrk -t1 -c1 (target 0.5x); taskrun-sim %.1f us CPU per poll\n", pc / tc, n / tw / w, s }'
+  -v lc="$(col libcurl 2)" -v w="$wrk_rate" -v s="$(median <"$tmp/sim")" 'BEGIN {
+  printf "taskrun CPU per poll = 1/%.1f of python requests (target 1/30; libcurl alone 1/%.1f); " \
+    "poll rate %.2fx wrk -t1 -c1 (target 0.5x); taskrun-sim %.1f us CPU per poll\n",
+    pc / tc, pc / lc, n / tw / w, s }'
