@@ -9,8 +9,9 @@
 
 #include "journal.h"
 
-/* A backend writes the held records when this many wait, so that the search for a step's
- * record (tr_held_find) stays short. */
+/* A backend sets the held records aside when this many wait (journal_pg.c writes them,
+ * journal_sqlite.c packs them into its batch's bytes), so that the search for a step's record
+ * (tr_held_find) stays short. */
 #define TR_HELD_MAX 64
 
 typedef struct {

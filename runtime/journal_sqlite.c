@@ -8,7 +8,11 @@
  *
  * Held writes are records in memory (a step's start, updated in place by its end) until they
  * are written, together, as one row of the step_log table (step_log.h): one row insert per
- * batch, not one per step, which is what lets a step cost a few microseconds. The log is
+ * batch, not one per step, which is what lets a step cost a few microseconds. When TR_HELD_MAX
+ * records wait they are packed into that row's bytes, still in memory: SQLite is entered when
+ * the batch is written (flush, a durable write, a read of the run's steps, or LOG_MAX bytes),
+ * not every TR_HELD_MAX steps: each visit costs a busy run far more than its instructions (its
+ * code and pages are cold by then), the transaction's BEGIN most of all. The log is
  * replayed into the steps table (one row per step) before anything reads or updates a run's
  * steps: a resumed run's first look-up, runs show, runs resolve. Statements are prepared once
  * per connection and reused. Several taskrun processes share the file; the busy timeout makes
@@ -102,7 +106,9 @@ struct tr_journal {
    * record, not two) until they are written to the step log: by flush, before a durable write
    * or a read, or when TR_HELD_MAX wait (held.h). */
   tr_held recs;
-  tr_buf log;                /* the records of one step_log row, being written */
+  /* The records of the next step_log row, all of recs.run's: packed there from recs when
+   * TR_HELD_MAX wait, written (with recs' own) by write_held. */
+  tr_buf log;
   char *replayed;            /* the run whose step log is known replayed, or NULL */
 };
 
@@ -211,12 +217,13 @@ static int set_sync(tr_journal *j, int full) {
 static int begin_write(tr_journal *j, int durable);
 static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what);
 
-/* Writes the held rows to the step log, as one step_log row, in the batch (not committed
- * yet). */
-static int write_held(tr_journal *j) {
-  if (!j->recs.n) return 0;
-  int rc = begin_write(j, 0);
-  j->log.n = 0;
+/* The packed records are written when they reach this many bytes, whatever the time: the
+ * memory a batch of tiny steps holds stays bounded. */
+#define LOG_MAX (256 * 1024)
+
+/* Packs the held rows into the next step_log row's bytes (j->log), in memory: they are no
+ * longer found as held (an end of one is held as a record of its own, as after a write). */
+static int pack_held(tr_journal *j) {
   for (size_t i = 0; i < j->recs.n; i++) {
     tr_held_row *h = &j->recs.rows[i];
     tr_step_record r = { h->key, h->state, h->seq, h->started, h->ended, h->result, h->error,
@@ -224,20 +231,36 @@ static int write_held(tr_journal *j) {
     tr_step_log_put(&j->log, &r);
   }
   tr_held_clear(&j->recs);
-  if (rc != 0) return -1;
-  if (j->log.failed) {
-    j->log.failed = 0;
-    return fail(j, "journal: out of memory");
+  if (!j->log.failed) return 0;
+  j->log.failed = 0;
+  j->log.n = 0;
+  return fail(j, "journal: out of memory");
+}
+
+/* Writes the held rows and those packed before, as one step_log row, in the batch (not
+ * committed yet). */
+static int write_held(tr_journal *j) {
+  if (!j->recs.n && !j->log.n) return 0;
+  int rc = begin_write(j, 0);
+  if (pack_held(j) != 0) return -1;
+  if (rc != 0) {
+    j->log.n = 0;
+    return -1;
   }
   if (j->replayed && strcmp(j->replayed, j->recs.run) == 0) {
     free(j->replayed);
     j->replayed = NULL;
   }
   sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
-  if (!st) return -1;
+  if (!st) {
+    j->log.n = 0;
+    return -1;
+  }
   sqlite3_bind_text(st, 1, j->recs.run, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, j->log.p, (int)j->log.n, SQLITE_STATIC);
-  return run_stmt(j, st, "record steps");
+  rc = run_stmt(j, st, "record steps");
+  j->log.n = 0;
+  return rc;
 }
 
 static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...);
@@ -662,11 +685,16 @@ static int insert_step(tr_journal *j, const char *run_id, const char *step_key, 
 }
 
 /* Holds a new record of a step that is not durable: its start, or an end whose start was
- * written before. */
+ * written before. Another run's records (held or packed) are written first; TR_HELD_MAX of
+ * this run's are packed. */
 static int hold(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                 const char *state, double started, double ended, const char *result,
                 const char *error, const char *created_id) {
-  if (tr_held_full(&j->recs, run_id) && write_held(j) != 0) return -1;
+  if ((j->recs.n || j->log.n) && strcmp(j->recs.run, run_id) != 0) {
+    if (write_held(j) != 0) return -1;
+  } else if (tr_held_full(&j->recs, run_id)) {
+    if (pack_held(j) != 0 || (j->log.n >= LOG_MAX && write_held(j) != 0)) return -1;
+  }
   if (!tr_held_add(&j->recs, run_id, step_key, seq, state, started, ended, result, error,
                    created_id))
     return fail(j, "journal: out of memory");
