@@ -7,16 +7,16 @@
  * WAL, so they survive the process's death, though not a power cut before the next sync.
  *
  * Held writes are records in memory (a step's start, updated in place by its end) until they
- * are written, together, as one row of the step_log table (step_log.h): one row insert per
- * batch, not one per step, which is what lets a step cost a few microseconds. When TR_HELD_MAX
- * records wait they are packed into that row's bytes, still in memory: SQLite is entered when
- * the batch is written (flush, a durable write, a read of the run's steps, or LOG_MAX bytes),
- * not every TR_HELD_MAX steps: each visit costs a busy run far more than its instructions (its
- * code and pages are cold by then), the transaction's BEGIN most of all. The log is
- * replayed into the steps table (one row per step) before anything reads or updates a run's
- * steps: a resumed run's first look-up, runs show, runs resolve. Statements are prepared once
- * per connection and reused. Several taskrun processes share the file; the busy timeout makes
- * them take turns. *
+ * are written, together, as rows of the step_log table (step_log.h) of up to a page each: one
+ * row insert per few dozen steps, not one per step, which is what lets a step cost a few
+ * microseconds. When TR_HELD_MAX records wait they are packed into those rows' bytes, still in
+ * memory: SQLite is entered when the batch is written (flush, a durable write, a read of the
+ * run's steps, or LOG_MAX bytes), not every TR_HELD_MAX steps: each visit costs a busy run far
+ * more than its instructions (its code and pages are cold by then), the transaction's BEGIN
+ * most of all. The log is replayed into the steps table (one row per step) before anything
+ * reads or updates a run's steps: a resumed run's first look-up, runs show, runs resolve.
+ * Statements are prepared once per connection and reused. Several taskrun processes share the
+ * file; the busy timeout makes them take turns. *
  * Locks are not rows: a row outlives a killed process. They are open file description locks
  * (fcntl F_OFD_SETLK) on one file per lock under locks/, which the kernel drops when the process
  * dies, and which another process can test (F_OFD_GETLK) without taking. The file holds the
@@ -104,9 +104,9 @@ struct tr_journal {
   double held;               /* when the oldest write held back (batch or start) was made */
   /* Records of steps that are not durable, kept here (a start updated in place by its end: one
    * record, not two) until they are written to the step log: by flush, before a durable write
-   * or a read, or when TR_HELD_MAX wait (held.h). */
+   * or a read; when TR_HELD_MAX wait (held.h) they are packed into `log`. */
   tr_held recs;
-  /* The records of the next step_log row, all of recs.run's: packed there from recs when
+  /* The records of the next step_log rows, all of recs.run's: packed there from recs when
    * TR_HELD_MAX wait, written (with recs' own) by write_held. */
   tr_buf log;
   char *replayed;            /* the run whose step log is known replayed, or NULL */
@@ -241,8 +241,8 @@ static int pack_held(tr_journal *j) {
   return fail(j, "journal: out of memory");
 }
 
-/* Writes the held rows and those packed before, as one step_log row, in the batch (not
- * committed yet). */
+/* Writes the held rows and those packed before, as step_log rows, in the batch (not committed
+ * yet). */
 static int write_held(tr_journal *j) {
   if (!j->recs.n && !j->log.n) return 0;
   int rc = begin_write(j, 0);
@@ -264,7 +264,8 @@ static int write_held(tr_journal *j) {
     /* Whole records while the row stays within ROW_BYTES; at least one. */
     size_t end = row, pos = row;
     while (pos < j->log.n) {
-      if (tr_step_log_next(j->log.p, j->log.n, &pos, &r) != 1) pos = j->log.n;   /* ours */
+      /* (Our own bytes: a record always reads back; should one not, the rest is one row.) */
+      if (tr_step_log_next(j->log.p, j->log.n, &pos, &r) != 1) pos = j->log.n;
       if (pos - row > ROW_BYTES && end > row) break;
       end = pos;
     }
