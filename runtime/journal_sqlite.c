@@ -109,6 +109,8 @@ struct tr_journal {
   /* The records of the next step_log rows, all of recs.run's: packed there from recs when
    * TR_HELD_MAX wait, written (with recs' own) by write_held. */
   tr_buf log;
+  size_t *cuts, ncuts, cuts_cap;   /* where each of log's rows but the last ends */
+  size_t row_at;                   /* where log's last row begins */
   char *replayed;            /* the run whose step log is known replayed, or NULL */
 };
 
@@ -225,19 +227,41 @@ static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what);
  * fits a 4 KB page. */
 #define ROW_BYTES 3800
 
-/* Packs the held rows into the next step_log row's bytes (j->log), in memory: they are no
+/* Forgets the packed records (written, or given up). */
+static void log_clear(tr_journal *j) {
+  j->log.n = 0;
+  j->ncuts = 0;
+  j->row_at = 0;
+}
+
+/* Packs the held rows into the next step_log rows' bytes (j->log), in memory: they are no
  * longer found as held (an end of one is held as a record of its own, as after a write). */
 static int pack_held(tr_journal *j) {
-  for (size_t i = 0; i < j->recs.n; i++) {
+  for (size_t i = 0; i < j->recs.n && !j->log.failed; i++) {
     tr_held_row *h = &j->recs.rows[i];
     tr_step_record r = { h->key, h->state, h->seq, h->started, h->ended, h->result, h->error,
                          h->created_id };
+    size_t at = j->log.n;
     tr_step_log_put(&j->log, &r);
+    if (j->log.n - j->row_at <= ROW_BYTES || at == j->row_at) continue;
+    /* The row would outgrow ROW_BYTES: this record begins the next one. */
+    if (j->ncuts == j->cuts_cap) {
+      size_t cap = j->cuts_cap ? 2 * j->cuts_cap : 16;
+      size_t *more = realloc(j->cuts, cap * sizeof *more);
+      if (!more) {
+        j->log.failed = 1;
+        break;
+      }
+      j->cuts = more;
+      j->cuts_cap = cap;
+    }
+    j->cuts[j->ncuts++] = at;
+    j->row_at = at;
   }
   tr_held_clear(&j->recs);
   if (!j->log.failed) return 0;
   j->log.failed = 0;
-  j->log.n = 0;
+  log_clear(j);
   return fail(j, "journal: out of memory");
 }
 
@@ -248,27 +272,19 @@ static int write_held(tr_journal *j) {
   int rc = begin_write(j, 0);
   if (pack_held(j) != 0) return -1;
   if (rc != 0) {
-    j->log.n = 0;
+    log_clear(j);
     return -1;
   }
   if (j->replayed && strcmp(j->replayed, j->recs.run) == 0) {
     free(j->replayed);
     j->replayed = NULL;
   }
-  /* Rows of up to ROW_BYTES, whole records each: a row that fits a page needs no overflow
-   * pages, and SQLite builds it in a buffer it reuses (a larger one is fresh memory, which
-   * costs a page fault per 4 KB). */
-  tr_step_record r;
+  /* Rows of up to ROW_BYTES, whole records each (pack_held cut them): a row that fits a page
+   * needs no overflow pages, and SQLite builds it in a buffer it reuses (a larger one is fresh
+   * memory, which costs a page fault per 4 KB). */
   rc = 0;
-  for (size_t row = 0; rc == 0 && row < j->log.n; ) {
-    /* Whole records while the row stays within ROW_BYTES; at least one. */
-    size_t end = row, pos = row;
-    while (pos < j->log.n) {
-      /* (Our own bytes: a record always reads back; should one not, the rest is one row.) */
-      if (tr_step_log_next(j->log.p, j->log.n, &pos, &r) != 1) pos = j->log.n;
-      if (pos - row > ROW_BYTES && end > row) break;
-      end = pos;
-    }
+  for (size_t i = 0, row = 0; rc == 0 && row < j->log.n; i++) {
+    size_t end = i < j->ncuts ? j->cuts[i] : j->log.n;
     sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
     if (!st) {
       rc = -1;
@@ -279,7 +295,7 @@ static int write_held(tr_journal *j) {
     rc = run_stmt(j, st, "record steps");
     row = end;
   }
-  j->log.n = 0;
+  log_clear(j);
   return rc;
 }
 
@@ -423,6 +439,7 @@ static void sq_close(tr_journal *j) {
   sq_flush(j);
   tr_held_free(&j->recs);
   free(j->log.p);
+  free(j->cuts);
   free(j->replayed);
   for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   for (int i = 0; i < MAX_LOCKS; i++) {
