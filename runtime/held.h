@@ -1,6 +1,6 @@
 /* Held step records: the writes of steps that are not durable (explicit steps, waits), kept in
- * memory by a journal backend until it writes them together (journal_sqlite.c as one step_log
- * row, journal_pg.c as one statement). Every held record is of one run. A record's texts are
+ * memory by a journal backend until it writes them together (journal_sqlite.c as step_log
+ * rows, journal_pg.c as one statement). Every held record is of one run. A record's texts are
  * copies in blocks the set owns: a record costs no allocation of its own, and they all go at
  * once when the set is cleared. */
 #ifndef TR_HELD_H
@@ -9,8 +9,9 @@
 
 #include "journal.h"
 
-/* A backend writes the held records when this many wait, so that the search for a step's
- * record (tr_held_find) stays short. */
+/* A backend sets the held records aside when this many wait (journal_pg.c writes them,
+ * journal_sqlite.c packs them into its batch's bytes), so that the search for a step's record
+ * (tr_held_find) stays short. */
 #define TR_HELD_MAX 64
 
 typedef struct {

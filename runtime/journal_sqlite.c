@@ -7,12 +7,16 @@
  * WAL, so they survive the process's death, though not a power cut before the next sync.
  *
  * Held writes are records in memory (a step's start, updated in place by its end) until they
- * are written, together, as one row of the step_log table (step_log.h): one row insert per
- * batch, not one per step, which is what lets a step cost a few microseconds. The log is
- * replayed into the steps table (one row per step) before anything reads or updates a run's
- * steps: a resumed run's first look-up, runs show, runs resolve. Statements are prepared once
- * per connection and reused. Several taskrun processes share the file; the busy timeout makes
- * them take turns. *
+ * are written, together, as rows of the step_log table (step_log.h) of up to a page each: one
+ * row insert per few dozen steps, not one per step, which is what lets a step cost a few
+ * microseconds. When TR_HELD_MAX records wait they are packed into those rows' bytes, still in
+ * memory: SQLite is entered when the batch is written (flush, a durable write, a read of the
+ * run's steps, or LOG_MAX bytes), not every TR_HELD_MAX steps: each visit costs a busy run far
+ * more than its instructions (its code and pages are cold by then), the transaction's BEGIN
+ * most of all. The log is replayed into the steps table (one row per step) before anything
+ * reads or updates a run's steps: a resumed run's first look-up, runs show, runs resolve.
+ * Statements are prepared once per connection and reused. Several taskrun processes share the
+ * file; the busy timeout makes them take turns. *
  * Locks are not rows: a row outlives a killed process. They are open file description locks
  * (fcntl F_OFD_SETLK) on one file per lock under locks/, which the kernel drops when the process
  * dies, and which another process can test (F_OFD_GETLK) without taking. The file holds the
@@ -100,9 +104,13 @@ struct tr_journal {
   double held;               /* when the oldest write held back (batch or start) was made */
   /* Records of steps that are not durable, kept here (a start updated in place by its end: one
    * record, not two) until they are written to the step log: by flush, before a durable write
-   * or a read, or when TR_HELD_MAX wait (held.h). */
+   * or a read; when TR_HELD_MAX wait (held.h) they are packed into `log`. */
   tr_held recs;
-  tr_buf log;                /* the records of one step_log row, being written */
+  /* The records of the next step_log rows, all of recs.run's: packed there from recs when
+   * TR_HELD_MAX wait, written (with recs' own) by write_held. */
+  tr_buf log;
+  size_t *cuts, ncuts, cuts_cap;   /* where each of log's rows but the last ends */
+  size_t row_at;                   /* where log's last row begins */
   char *replayed;            /* the run whose step log is known replayed, or NULL */
 };
 
@@ -211,33 +219,84 @@ static int set_sync(tr_journal *j, int full) {
 static int begin_write(tr_journal *j, int durable);
 static int run_stmt(tr_journal *j, sqlite3_stmt *st, const char *what);
 
-/* Writes the held rows to the step log, as one step_log row, in the batch (not committed
- * yet). */
-static int write_held(tr_journal *j) {
-  if (!j->recs.n) return 0;
-  int rc = begin_write(j, 0);
+/* The packed records are written when they reach this many bytes, whatever the time: the
+ * memory a batch of tiny steps holds stays bounded. */
+#define LOG_MAX (256 * 1024)
+
+/* A step_log row holds at most this many bytes of records (unless one record is larger): it
+ * fits a 4 KB page. */
+#define ROW_BYTES 3800
+
+/* Forgets the packed records (written, or given up). */
+static void log_clear(tr_journal *j) {
   j->log.n = 0;
-  for (size_t i = 0; i < j->recs.n; i++) {
+  j->ncuts = 0;
+  j->row_at = 0;
+}
+
+/* Packs the held rows into the next step_log rows' bytes (j->log), in memory: they are no
+ * longer found as held (an end of one is held as a record of its own, as after a write). */
+static int pack_held(tr_journal *j) {
+  for (size_t i = 0; i < j->recs.n && !j->log.failed; i++) {
     tr_held_row *h = &j->recs.rows[i];
     tr_step_record r = { h->key, h->state, h->seq, h->started, h->ended, h->result, h->error,
                          h->created_id };
+    size_t at = j->log.n;
     tr_step_log_put(&j->log, &r);
+    if (j->log.n - j->row_at <= ROW_BYTES || at == j->row_at) continue;
+    /* The row would outgrow ROW_BYTES: this record begins the next one. */
+    if (j->ncuts == j->cuts_cap) {
+      size_t cap = j->cuts_cap ? 2 * j->cuts_cap : 16;
+      size_t *more = realloc(j->cuts, cap * sizeof *more);
+      if (!more) {
+        j->log.failed = 1;
+        break;
+      }
+      j->cuts = more;
+      j->cuts_cap = cap;
+    }
+    j->cuts[j->ncuts++] = at;
+    j->row_at = at;
   }
   tr_held_clear(&j->recs);
-  if (rc != 0) return -1;
-  if (j->log.failed) {
-    j->log.failed = 0;
-    return fail(j, "journal: out of memory");
+  if (!j->log.failed) return 0;
+  j->log.failed = 0;
+  log_clear(j);
+  return fail(j, "journal: out of memory");
+}
+
+/* Writes the held rows and those packed before, as step_log rows, in the batch (not committed
+ * yet). */
+static int write_held(tr_journal *j) {
+  if (!j->recs.n && !j->log.n) return 0;
+  int rc = begin_write(j, 0);
+  if (pack_held(j) != 0) return -1;
+  if (rc != 0) {
+    log_clear(j);
+    return -1;
   }
   if (j->replayed && strcmp(j->replayed, j->recs.run) == 0) {
     free(j->replayed);
     j->replayed = NULL;
   }
-  sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
-  if (!st) return -1;
-  sqlite3_bind_text(st, 1, j->recs.run, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, j->log.p, (int)j->log.n, SQLITE_STATIC);
-  return run_stmt(j, st, "record steps");
+  /* Rows of up to ROW_BYTES, whole records each (pack_held cut them): a row that fits a page
+   * needs no overflow pages, and SQLite builds it in a buffer it reuses (a larger one is fresh
+   * memory, which costs a page fault per 4 KB). */
+  rc = 0;
+  for (size_t i = 0, row = 0; rc == 0 && row < j->log.n; i++) {
+    size_t end = i < j->ncuts ? j->cuts[i] : j->log.n;
+    sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
+    if (!st) {
+      rc = -1;
+      break;
+    }
+    sqlite3_bind_text(st, 1, j->recs.run, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, j->log.p + row, (int)(end - row), SQLITE_STATIC);
+    rc = run_stmt(j, st, "record steps");
+    row = end;
+  }
+  log_clear(j);
+  return rc;
 }
 
 static sqlite3_stmt *prepare(tr_journal *j, const char *sql, const char *types, ...);
@@ -331,7 +390,11 @@ static tr_journal *sq_open(const char *dir, char *err, size_t errlen, int *trans
   /* The last process to close would checkpoint the WAL into the database (more syncs) on
    * every run's exit; the automatic checkpoint of a commit does it every 1000 pages instead. */
   sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-  if (exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0)
+  /* A small page cache: the journal's work is appending a few pages and reading a few rows,
+   * and every page the cache grows by is fresh memory (a page fault, 10-20 us on a small VM,
+   * in a commit of the steps); SQLite reuses the pages of a cache that stopped growing. */
+  if (exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+           "PRAGMA cache_size=16;") != 0)
     goto failed_msg;
   j->full_sync = 1;
   sqlite3_stmt *st = prepare(j, "PRAGMA user_version", "");
@@ -376,6 +439,7 @@ static void sq_close(tr_journal *j) {
   sq_flush(j);
   tr_held_free(&j->recs);
   free(j->log.p);
+  free(j->cuts);
   free(j->replayed);
   for (int i = 0; i < MAX_STMTS; i++) sqlite3_finalize(j->stmts[i].st);
   for (int i = 0; i < MAX_LOCKS; i++) {
@@ -662,11 +726,16 @@ static int insert_step(tr_journal *j, const char *run_id, const char *step_key, 
 }
 
 /* Holds a new record of a step that is not durable: its start, or an end whose start was
- * written before. */
+ * written before. Another run's records (held or packed) are written first; TR_HELD_MAX of
+ * this run's are packed. */
 static int hold(tr_journal *j, const char *run_id, const char *step_key, long long seq,
                 const char *state, double started, double ended, const char *result,
                 const char *error, const char *created_id) {
-  if (tr_held_full(&j->recs, run_id) && write_held(j) != 0) return -1;
+  if ((j->recs.n || j->log.n) && strcmp(j->recs.run, run_id) != 0) {
+    if (write_held(j) != 0) return -1;
+  } else if (tr_held_full(&j->recs, run_id)) {
+    if (pack_held(j) != 0 || (j->log.n >= LOG_MAX && write_held(j) != 0)) return -1;
+  }
   if (!tr_held_add(&j->recs, run_id, step_key, seq, state, started, ended, result, error,
                    created_id))
     return fail(j, "journal: out of memory");

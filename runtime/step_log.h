@@ -1,8 +1,9 @@
 /* The step log's record format. Steps that are not durable (explicit steps, waits) reach the
- * SQLite journal as batches: one row of the step_log table holds every record written together,
- * so a batch costs one row insert instead of one per step. A record is a step's state at one
- * moment (its start, or its end); replayed in order into the steps table, the last record of a
- * step wins. The format is byte-exact on every architecture (little-endian numbers):
+ * SQLite journal as batches: a row of the step_log table holds records written together (up to
+ * a page of them), so a batch costs a row insert per few dozen steps instead of one per step.
+ * A record is a step's state at one moment (its start, or its end); replayed in order into the
+ * steps table, the last record of a step wins. The format is byte-exact on every architecture
+ * (little-endian numbers):
  *
  *   'R' key NUL state NUL seq:8 started:8 ended:8 flags:1 [result NUL] [error NUL] [created NUL]
  *
