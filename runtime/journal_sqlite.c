@@ -167,6 +167,14 @@ static int exec(tr_journal *j, const char *sql) {
   return -1;
 }
 
+/* The statements a batch is written with. statement() knows a kept statement by its text's
+ * address, so each is one array, the same wherever it is used (warm_batch too). */
+static const char SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL";
+static const char SYNC_FULL[] = "PRAGMA synchronous=FULL";
+static const char BEGIN_BATCH[] = "BEGIN IMMEDIATE";
+static const char COMMIT_BATCH[] = "COMMIT";
+static const char STEP_LOG_INSERT[] = "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)";
+
 /* The statement of `sql`, prepared on first use and kept for the connection; one still in use
  * (a list whose callback calls back in) gets a fresh one, finalized by release(). */
 static sqlite3_stmt *statement(tr_journal *j, const char *sql) {
@@ -210,7 +218,7 @@ static int run_fixed(tr_journal *j, const char *sql);
 
 static int set_sync(tr_journal *j, int full) {
   if (j->full_sync == full) return 0;
-  if (run_fixed(j, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != 0)
+  if (run_fixed(j, full ? SYNC_FULL : SYNC_NORMAL) != 0)
     return -1;
   j->full_sync = full;
   return 0;
@@ -285,7 +293,7 @@ static int write_held(tr_journal *j) {
   rc = 0;
   for (size_t i = 0, row = 0; rc == 0 && row < j->log.n; i++) {
     size_t end = i < j->ncuts ? j->cuts[i] : j->log.n;
-    sqlite3_stmt *st = statement(j, "INSERT INTO step_log (run_id, records) VALUES (?1, ?2)");
+    sqlite3_stmt *st = statement(j, STEP_LOG_INSERT);
     if (!st) {
       rc = -1;
       break;
@@ -317,7 +325,7 @@ static int sq_flush(tr_journal *j) {
   j->held = 0;
   if (!j->batch_open) return 0;
   j->batch_open = 0;
-  if (run_fixed(j, "COMMIT") == 0) return 0;
+  if (run_fixed(j, COMMIT_BATCH) == 0) return 0;
   sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
   return -1;
 }
@@ -331,7 +339,7 @@ static double sq_held_since(tr_journal *j) {
 static int begin_write(tr_journal *j, int durable) {
   if (durable) return sq_flush(j) == 0 && set_sync(j, 1) == 0 ? 0 : -1;
   if (j->batch_open) return 0;
-  if (set_sync(j, 0) != 0 || run_fixed(j, "BEGIN IMMEDIATE") != 0) return -1;
+  if (set_sync(j, 0) != 0 || run_fixed(j, BEGIN_BATCH) != 0) return -1;
   j->batch_open = now();
   if (!j->held) j->held = j->batch_open;
   return 0;
@@ -581,6 +589,18 @@ static int one_run(tr_journal *j, sqlite3_stmt *st, tr_journal_run *out) {
   return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : db_fail(j, "read a run");
 }
 
+/* Prepares the statements a batch of steps is written with, now, at the run's start: the first
+ * batch would otherwise pay for parsing them in the middle of the runbook's steps. */
+static void warm_batch(tr_journal *j) {
+  static const char *const batch[] = {
+    SYNC_NORMAL, BEGIN_BATCH, COMMIT_BATCH, STEP_LOG_INSERT, NULL
+  };
+  for (int i = 0; batch[i]; i++) {
+    sqlite3_stmt *st = statement(j, batch[i]);
+    if (st) release(j, st);
+  }
+}
+
 static int sq_run_begin(tr_journal *j, const char *key, const char *script,
                         const char *args_json, const char *script_hash, int fresh, long long pid,
                         const char *host, tr_journal_run *out, int *resumed) {
@@ -626,7 +646,9 @@ static int sq_run_begin(tr_journal *j, const char *key, const char *script,
                           host, pid, t), "record an attempt") != 0)
     goto rollback;
   tr_journal_run_free(&last);
-  return exec(j, "COMMIT");
+  if (exec(j, "COMMIT") != 0) return -1;
+  warm_batch(j);
+  return 0;
 rollback:
   tr_journal_run_free(&last);
   tr_journal_run_free(out);
