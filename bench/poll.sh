@@ -4,7 +4,9 @@
 #   taskrun        bench/poll.lua (taskrun.bluexp.job: request, JSON, Task)
 #   libcurl        bench/curl_poll.c: libcurl alone, as taskrun uses it (a new easy handle per
 #                  request, one multi handle keeping the connection, the same headers), no JSON:
-#                  the floor under taskrun's own cost
+#                  the floor under taskrun's own cost; and libcurl-32, the same with 32
+#                  requests in flight at once (TASKRUN_MAX_INFLIGHT's default), the floor under
+#                  bench/fanout.lua's CPU per request
 #   python3        requests, one Session (keep-alive), .json() of each answer
 #   curl+jq        one curl and one jq process per poll, as a shell script would
 #   wrk -t1 -c1    the same GET on one connection for DURATION, the rate ceiling
@@ -59,6 +61,8 @@ run_taskrun() {
 
 run_libcurl() {
   build/bench/curl_poll "$target" "$N" "$auth" "$agent" | awk '{ print $3, $4 }' >>"$tmp/libcurl"
+  build/bench/curl_poll "$target" "$N" "$auth" "$agent" 32 |
+    awk '{ print $3, $4 }' >>"$tmp/libcurl32"
 }
 
 run_python() {
@@ -119,6 +123,7 @@ row() {   # name polls wall cpu
 }
 row taskrun "$N" "$(col taskrun 1)" "$(col taskrun 2)"
 row libcurl "$N" "$(col libcurl 1)" "$(col libcurl 2)"
+row libcurl-32 "$N" "$(col libcurl32 1)" "$(col libcurl32 2)"
 row python3 "$N" "$(col python 1)" "$(col python 2)"
 row curl+jq "$CURL_N" "$(col curl 1)" "$(col curl 2)"
 wrk_rate=$(median <"$tmp/wrk")
