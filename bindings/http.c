@@ -4,8 +4,8 @@
  * res:json().
  *
  * The options are checked and kept in the request, and the request joins its host's queue
- * (runtime/hostq.c); only when its turn comes does it take an easy handle
- * and set it up, so a request waiting its turn holds no libcurl state. */
+ * (runtime/hostq.c); only when its turn comes does it take an easy handle (a new one: see
+ * on_start) and set it up, so a request waiting its turn holds no libcurl state. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

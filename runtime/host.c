@@ -188,11 +188,12 @@ static int setup(lua_State *L) {
 
 /* The collector's settings (collectgarbage("incremental", PAUSE, STEPMUL)). Lua's defaults,
  * 200 and 100, let the heap reach twice what was live after a cycle before the next one starts,
- * and the cycle runs slowly against a fast allocator: 10,000 concurrent waits (bench/fanout.lua)
- * then peak at about 164 MiB of RSS for about 65 MiB live. 150 and 400 start a cycle at 1.5
- * times the live heap and finish it sooner: the same run peaks about 23% lower, for 2.5% more
- * instructions there (callgrind, 2,000 waits) and 1% more per sequential poll. Lower pauses
- * cost more (120: +8% instructions). A runbook may set its own with collectgarbage. */
+ * and the cycle runs slowly against a fast allocator. 150 and 400 start a cycle at 1.5 times
+ * the live heap and finish it sooner: 10,000 concurrent waits (bench/fanout.lua) peak at about
+ * 60 MiB of RSS instead of 80 (pause 200), their CPU the same within a small VM's noise; 1%
+ * more instructions per sequential poll. Lower pauses cost far more (120: +8% instructions;
+ * 100: collecting without pause, 25 times the CPU). A runbook may set its own with
+ * collectgarbage. */
 #define GC_PAUSE 150
 #define GC_STEPMUL 400
 

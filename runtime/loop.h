@@ -28,7 +28,6 @@ CURLM *tr_loop_multi(void);
  * per_host times `hosts` in all. Call it before or after the multi handle exists. */
 void tr_loop_set_host_connections(int per_host, int hosts);
 
-
 /* Adds a configured easy handle to a multi handle with room. Returns a CURLMcode. */
 int tr_loop_start_transfer(CURL *easy, tr_transfer *x);
 /* Removes it; harmless after completion or once the loop is gone. */

@@ -42,6 +42,14 @@ local function lines(s)
   return out
 end
 
+-- The lines run r printed, once it is checked to have ended well having printed n of them.
+local function printed(r, n)
+  assert.are.equal(0, r.code, r.stderr)
+  local out = lines(r.stdout)
+  assert.are.equal(n, #out, r.stdout)
+  return out
+end
+
 describe("a misbehaving server", function()
   it("that goes silent after the headers cannot hold a request past its timeout", function()
     local r = run_against({ response("200 OK", { "Content-Type: application/json",
@@ -92,9 +100,7 @@ describe("a misbehaving server", function()
       show(pcall(http.get, base .. "/big"))
       show(pcall(taskrun.bluexp.job, "job1"))
     ]], { stub = { fill = 70 * 1024 * 1024 } })
-    assert.are.equal(0, r.code, r.stderr)
-    local out = lines(r.stdout)
-    assert.are.equal(2, #out, r.stdout)
+    local out = printed(r, 2)
     for _, line in ipairs(out) do
       assert.matches("^transport\ttoo_large\t", line)
       assert.matches("larger than the 67108864%-byte cap", line)
@@ -125,9 +131,7 @@ describe("a misbehaving server", function()
       show(pcall(http.get, base .. "/chunked"))
       show(pcall(http.get, base .. "/gzip"))
     ]])
-    assert.are.equal(0, r.code, r.stderr)
-    local out = lines(r.stdout)
-    assert.are.equal(2, #out, r.stdout)
+    local out = printed(r, 2)
     assert.matches("^transport\t%a+\tnil\tGET http://127.0.0.1:%d+/chunked failed", out[1])
     assert.matches("^transport\t%a+\tnil\tGET http://127.0.0.1:%d+/gzip failed", out[2])
   end)
@@ -180,9 +184,7 @@ describe("a misbehaving server", function()
     local r = run_against(responses, [[
       for _ = 1, 4 do show(pcall(taskrun.bluexp.job, "job1")) end
     ]])
-    assert.are.equal(0, r.code, r.stderr)
-    local out = lines(r.stdout)
-    assert.are.equal(4, #out, r.stdout)
+    local out = printed(r, 4)
     for i, line in ipairs(out) do
       assert.matches("^decode\tnil\tbluexp\t", line, "body " .. bodies[i])
     end
@@ -206,9 +208,7 @@ describe("a misbehaving server", function()
       show(pcall(http.get, base .. "/first"))
       show(pcall(http.get, base .. "/second"))
     ]])
-    assert.are.equal(0, r.code, r.stderr)
-    local out = lines(r.stdout)
-    assert.are.equal(2, #out, r.stdout)
+    local out = printed(r, 2)
     assert.matches("^ok\t", out[1])
     assert.matches("^transport\tother\tnil\tGET http://127.0.0.1:%d+/second: the response's "
       .. "headers are malformed", out[2])
