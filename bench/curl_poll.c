@@ -1,5 +1,6 @@
 /* libcurl alone, for bench/poll.sh and bench/poll_profile.sh: the floor under taskrun's cost
- * per request (one at a time for a sequential poll; 32 at once for bench/fanout.lua's). Makes N GETs of one URL the way taskrun's HTTP layer must (a new
+ * per request (one at a time for a sequential poll; 32 at once for bench/fanout.lua's). Makes
+ * N GETs of one URL the way taskrun's HTTP layer must (with taskrun's allocator, mimalloc; a new
  * easy handle per request, on one multi handle that keeps the connections; the same request
  * headers taskrun sends: Accept, Authorization, x-agent-id, User-Agent, Accept-Encoding), keeps
  * each body in memory, and parses nothing: one at a time, or INFLIGHT at once (a new one

@@ -157,18 +157,37 @@ static int l_log_enabled(lua_State *L) {
   return 1;
 }
 
+/* Random bytes for taskrun.uuid, had from the kernel 256 at a time: Keycard sends a request
+ * id with every request, and a getrandom call each was a system call per poll. Returns 0, or
+ * -1 when there is no randomness. */
+static int random_bytes(unsigned char *out, size_t n) {
+  static unsigned char pool[256];
+  static size_t left = 0;
+  if (left < n) {
+    if (getrandom(pool, sizeof pool, 0) != (ssize_t)sizeof pool) return -1;
+    left = sizeof pool;
+  }
+  memcpy(out, pool + sizeof pool - left, n);
+  memset(pool + sizeof pool - left, 0, n);   /* a byte handed out is not kept */
+  left -= n;
+  return 0;
+}
+
 /* taskrun.uuid(): [-0, +1] a random (version 4) UUID, e.g. for request ids. */
 static int l_uuid(lua_State *L) {
   unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) return luaL_error(L, "uuid: no randomness");
+  if (random_bytes(b, sizeof b) != 0) return luaL_error(L, "uuid: no randomness");
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  char text[37];
-  snprintf(text, sizeof text,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-           b[14], b[15]);
-  lua_pushstring(L, text);
+  static const char hex[] = "0123456789abcdef";
+  char text[36];
+  size_t n = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) text[n++] = '-';
+    text[n++] = hex[b[i] >> 4];
+    text[n++] = hex[b[i] & 0x0f];
+  }
+  lua_pushlstring(L, text, sizeof text);
   return 1;
 }
 

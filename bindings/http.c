@@ -60,8 +60,9 @@ typedef struct {
   CURLcode result;
   double started, deadline;
   /* What the easy handle is set up with when the request starts. The request body is the Lua
-   * string in the userdata's user value: it lives as long as the request. */
-  char *url;              /* the full URL, to send */
+   * string in the userdata's first user value, a plain URL (see set_url) the one in its second:
+   * they live as long as the request. */
+  const char *url;        /* the full URL, to send: the caller's string or url_copy */
   const char *send_body;
   size_t send_len;
   long timeout_ms, connect_ms;
@@ -69,7 +70,8 @@ typedef struct {
   double rate;            /* requests per second to its host with this rate; 0: none */
   double hold;            /* the longest its host's Retry-After holds it back; < 0: 5 min */
   char method[16];
-  char *safe_url;         /* the URL without user or password, for messages */
+  const char *safe_url;   /* the URL without user or password, for messages: likewise */
+  char *url_copy, *safe_url_copy;   /* built here, for a URL with a query or a login */
   /* libcurl's words on a failure (CURL_ERROR_SIZE bytes), or why it was never sent: made when
    * it starts or expires, not while it queues (10,000 queued requests are 10,000 of these). */
   char *errbuf;
@@ -98,10 +100,11 @@ static void req_release(http_req *r) {
   curl_slist_free_all(r->headers);
   r->headers = NULL;
   free(r->body.p);
-  free(r->safe_url);
-  free(r->url);
+  free(r->safe_url_copy);
+  free(r->url_copy);
   free(r->errbuf);
-  r->body.p = r->safe_url = r->url = r->errbuf = NULL;
+  r->body.p = r->safe_url_copy = r->url_copy = r->errbuf = NULL;
+  r->url = r->safe_url = NULL;
 }
 
 static int req_gc(lua_State *L) {
@@ -358,33 +361,54 @@ static int has_login(CURLU *u) {
   return user != CURLUE_NO_USER || password != CURLUE_NO_PASSWORD;
 }
 
-/* URLs parsed already and found plain (no user or password), to be sent as given: a wait or
- * a loop asks for the same URL again and again, and parsing one costs ~12,000 instructions.
- * Direct-mapped by a hash of the text; an entry holds the exact text, compared in full. The
- * entries live as long as the process. */
-#define PLAIN_URLS 64
-static char *plain_urls[PLAIN_URLS];
-static size_t plain_lens[PLAIN_URLS];
+/* The origins (scheme://authority) of URLs parsed already and found plain (no user or
+ * password), so that a URL of a known origin is sent as given without parsing it again: a wait
+ * or a loop asks the same host again and again, 10,000 waits for 10,000 different paths, and
+ * parsing one URL costs ~12,000 instructions. libcurl ends the authority at the first '/', '?'
+ * or '#', and a user or password can only be in it; the rest is only scanned for the bytes
+ * libcurl refuses anywhere in a URL (controls, space, DEL), so a URL it would refuse is still
+ * parsed, and refused, here. Direct-mapped by a hash of the origin; an entry holds the exact
+ * text, compared in full. The entries live as long as the process. */
+#define PLAIN_ORIGINS 64
+static char *plain_origins[PLAIN_ORIGINS];
+static size_t plain_lens[PLAIN_ORIGINS];
 
-static size_t plain_slot(const char *s, size_t len) {
+/* The length of url's origin, or 0 when it has no "://". */
+static size_t origin_len(const char *url, size_t len) {
+  const char *sep = memmem(url, len, "://", 3);
+  if (!sep) return 0;
+  return (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#");
+}
+
+static size_t origin_slot(const char *s, size_t len) {
   uint32_t h = 2166136261u;   /* FNV-1a */
   for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h % PLAIN_URLS;
+  return h % PLAIN_ORIGINS;
+}
+
+static int clean_bytes(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s <= ' ' || *s == 0x7f) return 0;
+  return 1;
 }
 
 static int is_known_plain(const char *url, size_t len) {
-  size_t i = plain_slot(url, len);
-  return plain_urls[i] && plain_lens[i] == len && memcmp(plain_urls[i], url, len) == 0;
+  size_t n = origin_len(url, len);
+  if (!n) return 0;
+  size_t i = origin_slot(url, n);
+  return plain_origins[i] && plain_lens[i] == n && memcmp(plain_origins[i], url, n) == 0
+         && clean_bytes(url + n);
 }
 
 static void remember_plain(const char *url, size_t len) {
-  size_t i = plain_slot(url, len);
-  char *copy = malloc(len + 1);
+  size_t n = origin_len(url, len);
+  if (!n) return;
+  size_t i = origin_slot(url, n);
+  char *copy = strndup(url, n);
   if (!copy) return;   /* only a cache */
-  memcpy(copy, url, len + 1);
-  free(plain_urls[i]);
-  plain_urls[i] = copy;
-  plain_lens[i] = len;
+  free(plain_origins[i]);
+  plain_origins[i] = copy;
+  plain_lens[i] = n;
 }
 
 /* [-0, +0, e] Parses the URL (refusing what libcurl cannot parse), adds the query, and sets
@@ -425,16 +449,18 @@ static void set_url(lua_State *L, http_req *r, int url_idx, int query_idx) {
       curl_url_set(u, CURLUPART_USER, NULL, 0);
       curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
       curl_url_get(u, CURLUPART_URL, &safe, 0);
-      r->url = full ? strdup(full) : NULL;
-      r->safe_url = safe ? strdup(safe) : NULL;
+      r->url = r->url_copy = full ? strdup(full) : NULL;
+      r->safe_url = r->safe_url_copy = safe ? strdup(safe) : NULL;
       curl_free(full);
       curl_free(safe);
     }
     curl_url_cleanup(u);
   }
   if (plain) {
-    r->url = strdup(url);
-    r->safe_url = strdup(url);
+    /* Sent and shown as given: the request keeps the caller's string, not two copies. */
+    lua_pushvalue(L, url_idx);
+    lua_setiuservalue(L, -3, 2);   /* under the query: the request's userdata */
+    r->url = r->safe_url = url;
   }
   if (!r->url || !r->safe_url) luaL_error(L, "out of memory");
   lua_pop(L, 1);
@@ -486,12 +512,25 @@ static void set_headers(lua_State *L, http_req *r, int h) {
         tr_raise(L, "usage", "http: the value of header %s holds a CR, LF or NUL character, "
                  "which would split the request; nothing was sent", lua_tostring(L, -1));
       }
-      /* "Name;" is libcurl's way to send a header with an empty value. */
-      lua_pushfstring(L, *value ? "%s: %s" : "%s;", name, value);
-      struct curl_slist *list = curl_slist_append(r->headers, lua_tostring(L, -1));
+      /* "Name;" is libcurl's way to send a header with an empty value. The line is put
+       * together here rather than as a Lua string: curl_slist_append copies it anyway. */
+      char small[256];
+      size_t need = nlen + 2 + vlen + 1;
+      char *line = need <= sizeof small ? small : malloc(need);
+      if (!line) luaL_error(L, "out of memory");
+      memcpy(line, name, nlen);
+      if (vlen) {
+        memcpy(line + nlen, ": ", 2);
+        memcpy(line + nlen + 2, value, vlen);
+        line[nlen + 2 + vlen] = '\0';
+      } else {
+        memcpy(line + nlen, ";", 2);
+      }
+      struct curl_slist *list = curl_slist_append(r->headers, line);
+      if (line != small) free(line);
       if (!list) luaL_error(L, "out of memory");
       r->headers = list;
-      lua_pop(L, 2);
+      lua_pop(L, 1);
     }
   }
   /* No "Expect: 100-continue" round trip before a body. */
@@ -826,7 +865,8 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushinteger(L, (lua_Integer)retry_after);
     lua_setfield(L, -2, "retry_after");
   }
-  lua_pushstring(L, r->safe_url);
+  if (r->safe_url_copy) lua_pushstring(L, r->safe_url);
+  else lua_getiuservalue(L, -2, 2);   /* the URL as given: the same string again */
   lua_setfield(L, -2, "url");
   lua_pushstring(L, r->method);
   lua_setfield(L, -2, "method");
@@ -845,7 +885,7 @@ static int l_request(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 3);
   tr_sched_check_wait(L, "http.request");   /* before libcurl allocates anything: see sched.h */
-  http_req *r = lua_newuserdatauv(L, sizeof *r, 1);
+  http_req *r = lua_newuserdatauv(L, sizeof *r, 2);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, REQ_MT);
   if (!tr_loop_multi()) return luaL_error(L, "http: cannot initialise libcurl");

@@ -229,20 +229,26 @@ static void push_segment(lua_State *L, const tr_provider *p, const char *op, con
   TR_STACK_END(L, 1, 1);
 }
 
-/* spec.route(op, vars [, defaults]): [-3, +2] the method and the path with each {name} replaced
- * by vars[name], else defaults[name] (the client's account: no table merging both per request),
- * percent-encoded. Raises kind "usage" (with `provider`) when a variable is missing, or empty,
- * ".", "..", or holds a control character: such a request is never sent. */
+/* spec.route(op, vars [, defaults [, base]]): [-4, +2] the method and the path with each {name}
+ * replaced by vars[name], else defaults[name] (the client's account: no table merging both per
+ * request), percent-encoded; with `base` (a string: the client's URL), base .. path, made as one
+ * string rather than two per request. Raises kind "usage" (with `provider`) when a variable is
+ * missing, or empty, ".", "..", or holds a control character: such a request is never sent. */
 static int l_route(lua_State *L) {
   const tr_provider *p = self(L);
   const char *op = luaL_checkstring(L, 1);
   const tr_route *r = p->routes;
   while (r->op && strcmp(r->op, op) != 0) r++;
   if (!r->op) return luaL_error(L, "%s: no operation '%s'", p->name, op);
-  lua_settop(L, 3);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TSTRING);
+  lua_settop(L, 4);
   TR_STACK_BEGIN(L);
   lua_pushstring(L, r->method);
   int pieces = 0;
+  if (!lua_isnil(L, 4)) {
+    lua_pushvalue(L, 4);
+    pieces++;
+  }
   for (const char *s = r->path; *s;) {
     luaL_checkstack(L, 4, "route");
     const char *open = strchr(s, '{');
@@ -266,9 +272,9 @@ static int l_route(lua_State *L) {
     s = close + 1;
   }
   lua_concat(L, pieces);
-  lua_rotate(L, 1, -3);   /* leave exactly the two results: the effect below is the frame's */
+  lua_rotate(L, 1, -4);   /* leave exactly the two results: the effect below is the frame's */
   lua_settop(L, 2);
-  TR_STACK_END(L, 3, 2);
+  TR_STACK_END(L, 4, 2);
   return 2;
 }
 

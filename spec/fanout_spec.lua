@@ -60,6 +60,34 @@ describe("a wait_all over more targets than workers", function()
     assert.are.equal("500\tnil\n", out)
   end)
 
+  it("takes pops and pushes interleaved as a worker does, the earliest always first", function()
+    local out = run([[
+      local due = require("taskrun.due")
+      local q, waiting = due.new(), {}
+      math.randomseed(11)
+      for i = 1, 300 do
+        waiting[i] = { i = i }
+        q:push(waiting[i], math.random(1, 20))
+      end
+      -- Each round pops one, checks it against every wait still queued (by brute force), and
+      -- pushes it back later, sometimes at a time equal to others'.
+      local wrong = 0
+      for _ = 1, 3000 do
+        local w = q:pop()
+        waiting[w.i] = nil
+        for _, other in pairs(waiting) do
+          if other.due < w.due or (other.due == w.due and other.i < w.i) then
+            wrong = wrong + 1
+          end
+        end
+        waiting[w.i] = w
+        q:push(w, w.due + math.random(0, 5))
+      end
+      print(wrong, q.n)
+    ]])
+    assert.are.equal("0\t300\n", out)
+  end)
+
   it("polls every target on its own schedule, at most 256 at once, results in order", function()
     local out = run(FAKE .. [[
       local targets = {}

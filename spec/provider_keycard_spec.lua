@@ -53,11 +53,22 @@ describe("taskrun.keycard", function()
       local t = keycard.install("z3", { package_id = "p" })
       keycard.catalog_task("z3", t.id)
       local a, b = sim.requests("/zones/z3/")[1], sim.requests("/zones/z3/")[2]
-      local pat = "^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$"
+      local pat = "^" .. ("%x"):rep(8) .. "%-" .. ("%x"):rep(4) .. "%-4" .. ("%x"):rep(3)
+        .. "%-[89ab]" .. ("%x"):rep(3) .. "%-" .. ("%x"):rep(12) .. "$"
       local ida, idb = a.headers["x-client-request-id"], b.headers["x-client-request-id"]
       print(ida:match(pat) ~= nil, idb:match(pat) ~= nil, ida ~= idb)
+      -- Many more than one draw of random bytes makes (16 UUIDs): every one well formed, and
+      -- none twice.
+      local seen, bad, dup = {}, 0, 0
+      for _ = 1, 1000 do
+        local u = taskrun.uuid()
+        if not u:match(pat) then bad = bad + 1 end
+        if seen[u] then dup = dup + 1 end
+        seen[u] = true
+      end
+      print(bad, dup)
     ]])
-    assert.are.equal("true\ttrue\ttrue\n", out)
+    assert.are.equal("true\ttrue\ttrue\n0\t0\n", out)
   end)
 
   it("raises auth and not_found in Keycard's envelope", function()

@@ -81,6 +81,20 @@ function taskrun.http.head(url, opts) end
 ---@return table scope A to-be-closed value.
 function taskrun.http.deadline_scope(deadline) end
 
+---The same cap without a scope object, for code that undoes it itself whatever happens (a
+---fetch run in pcall): `local co, d, h = taskrun.http.push_deadline(d)`, then
+---`taskrun.http.pop_deadline(co, d, h)`. `taskrun.wait_all` does this around each poll.
+---@param deadline number
+---@param max_retry_after? number The longest a host's Retry-After may hold the requests back.
+---@return thread co, number? outer, number? outer_hold What pop_deadline takes.
+function taskrun.http.push_deadline(deadline, max_retry_after) end
+
+---Undoes a push_deadline: give it what push_deadline returned.
+---@param co thread
+---@param outer number?
+---@param outer_hold number?
+function taskrun.http.pop_deadline(co, outer, outer_hold) end
+
 ---The deadline of the wait the running coroutine polls for, or nil outside a wait.
 ---@return number?
 function taskrun.http.current_deadline() end

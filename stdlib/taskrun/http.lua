@@ -50,23 +50,33 @@ local holds = setmetatable({}, { __mode = "k" })
 -- Less time left than this and a request is not sent: libcurl reads a 0 ms timeout as none.
 http.MIN_TIMEOUT = 0.001
 
--- Caps every request the running coroutine makes until the returned value is closed (a
--- to-be-closed variable): `local scope <close> = http.deadline_scope(d, max_retry_after)`.
+-- Caps every request the running coroutine makes from now: returns what http.pop_deadline
+-- takes to undo it (the caller must, whatever happens: a wait's poll runs its fetch in pcall).
 -- `max_retry_after` (optional, seconds) caps how long a host's Retry-After holds them back.
--- Nested scopes keep the earliest deadline and the smallest max_retry_after.
--- One metatable for every scope: a scope is one small table, not a table, a metatable and a
--- closure (a wait makes one per poll).
-local Scope = { __close = function(scope)
-  deadlines[scope.co], holds[scope.co] = scope.outer, scope.outer_hold
-end }
-
-function http.deadline_scope(deadline, max_retry_after)
+-- Nested caps keep the earliest deadline and the smallest max_retry_after.
+function http.push_deadline(deadline, max_retry_after)
   local co = coroutine.running()
   local outer, outer_hold = deadlines[co], holds[co]
   deadlines[co] = outer and math.min(outer, deadline) or deadline
   if max_retry_after then
     holds[co] = outer_hold and math.min(outer_hold, max_retry_after) or max_retry_after
   end
+  return co, outer, outer_hold
+end
+
+function http.pop_deadline(co, outer, outer_hold)
+  deadlines[co], holds[co] = outer, outer_hold
+end
+
+-- The same until the returned value is closed (a to-be-closed variable):
+-- `local scope <close> = http.deadline_scope(d, max_retry_after)`. One metatable for every
+-- scope: a scope is one small table, not a table, a metatable and a closure.
+local Scope = { __close = function(scope)
+  http.pop_deadline(scope.co, scope.outer, scope.outer_hold)
+end }
+
+function http.deadline_scope(deadline, max_retry_after)
+  local co, outer, outer_hold = http.push_deadline(deadline, max_retry_after)
   return setmetatable({ co = co, outer = outer, outer_hold = outer_hold }, Scope)
 end
 

@@ -264,10 +264,23 @@ local contexts = setmetatable({}, { __mode = "k" })
 -- An empty table that is never written: the default of an absent argument, made once.
 local NONE = setmetatable({}, { __newindex = function() error("provider: NONE is read-only", 2) end })
 
--- "Bearer <token>": made once per token (a real token is a kilobyte: no copy per request).
-local function bearer(c, token)
-  if c.bearer_token ~= token then c.bearer, c.bearer_token = "Bearer " .. token, token end
-  return c.bearer
+-- The headers of a request made with `token`: one table per client and token (a real token is
+-- a kilobyte: no copy per request), the client's own headers copied in on each request and the
+-- provider's (decorate) set on it each time, since one may be fresh per request (Keycard's
+-- request id). Lent to the request, which reads it before it yields (bindings/http.c).
+local function headers_for(c, token)
+  local h = c.request_headers
+  if not h or c.request_token ~= token then
+    h = { Accept = "application/json", Authorization = "Bearer " .. token }
+    c.request_headers, c.request_token = h, token
+  end
+  if c.headers then
+    local bearer = h.Authorization
+    for k, v in pairs(c.headers) do h[k] = v end
+    h.Authorization = bearer
+  end
+  if c.decorate then c:decorate(h) end
+  return h
 end
 
 -- --metrics-file's taskrun_requests_total: how a request to a vendor ended. Only under
@@ -300,20 +313,21 @@ local request = provider.request
 -- act on it. A second 401 is the answer (the caller raises kind auth).
 function Client:send(op, vars, opts)
   opts = opts or NONE
-  local method, path = self.spec.route(op, vars, self.route_defaults)
-  local url = self.url .. path
+  local method, url = self.spec.route(op, vars, self.route_defaults, self.url)
+  -- One request table per client, filled again for each request: taskrun.http reads it whole
+  -- before the request yields, so the next request (of any coroutine) may refill it.
+  local req = self.request_table
+  if not req then
+    req = {}
+    self.request_table = req
+  end
   local res, token
   for attempt = 1, 2 do
     token = self.auth:get()
-    local headers = { Accept = "application/json", Authorization = bearer(self, token) }
-    if self.headers then
-      for k, v in pairs(self.headers) do headers[k] = v end
-      headers.Authorization = bearer(self, token)
-    end
-    if self.decorate then self:decorate(headers) end
-    res = request(self.name, { method = method, url = url, headers = headers,
-      query = opts.query, json = opts.json, timeout = self.timeout,
-      max_inflight = self.max_inflight, rate = self.rate })
+    req.method, req.url, req.headers = method, url, headers_for(self, token)
+    req.query, req.json, req.timeout = opts.query, opts.json, self.timeout
+    req.max_inflight, req.rate = self.max_inflight, self.rate
+    res = request(self.name, req)
     if res.status ~= 401 or attempt == 2 or not self.auth:refused(token) then break end
   end
   -- The context of an answer is the caller's opts itself (only task_id is read from it), but
