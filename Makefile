@@ -9,6 +9,10 @@ CC ?= cc
 # The generators in tools/ (the man pages, --help, the API --check reads) are Lua scripts.
 LUA ?= lua5.4
 
+# mimalloc (Debian's libmimalloc-dev) takes malloc over for the whole process, libcurl
+# included, once linked. Named though nothing calls it by name: the linker must keep it.
+MIMALLOC := -Wl,--push-state,--no-as-needed -lmimalloc -Wl,--pop-state
+
 # SANITIZE=1 builds ASan+UBSan into its own folder, so switching modes never mixes objects.
 ifeq ($(SANITIZE),1)
   BUILD := build/sanitize
@@ -21,12 +25,11 @@ else
   SANFLAGS :=
   CHECKFLAGS :=
   OPT := -O2 -g
-  # The release build allocates with mimalloc (Debian's libmimalloc-dev), which takes malloc
-  # over for the whole process, libcurl included: glibc's malloc was 15-18% of taskrun's CPU at
+  # The release build allocates with mimalloc: glibc's malloc was 15-18% of taskrun's CPU at
   # 10,000 waits (perf), most of it sorting and consolidating free chunks around libcurl's
-  # per-request buffers in a heap of many small Lua objects. Named though nothing calls it by
-  # name: the linker must keep it. ASan brings its own allocator: the sanitizer build has none.
-  MALLOC_LIBS := -Wl,--push-state,--no-as-needed -lmimalloc -Wl,--pop-state
+  # per-request buffers in a heap of many small Lua objects. ASan brings its own allocator:
+  # the sanitizer build has none.
+  MALLOC_LIBS := $(MIMALLOC)
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -118,8 +121,7 @@ build-dirs:
 # Linked with the allocator taskrun's release build has, as taskrun's libcurl allocates with it.
 build/bench/curl_poll: bench/curl_poll.c
 	@mkdir -p build/bench
-	$(CC) -std=c11 -O2 $(WARN) -o $@ $< -Wl,--push-state,--no-as-needed -lmimalloc -Wl,--pop-state \
-	  $$(pkg-config --cflags --libs libcurl)
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(MIMALLOC) $$(pkg-config --cflags --libs libcurl)
 
 # The misbehaving-server specs' stub: canned raw bytes over plain sockets (tools/stub_server.c).
 # A test tool, the same in both modes, so it lives outside them.
