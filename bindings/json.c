@@ -670,6 +670,33 @@ static long list_pairs(lua_State *L, int idx, key_text *keys, size_t max) {
   return (long)n;
 }
 
+/* [-0, +(0|1), e] A table whose metatable has __pairs is written as pairs() reads it (a Task
+ * lists its raw, which it decodes when first read): its pairs are copied into a plain table,
+ * which is pushed, and 1 returned; 0, and nothing pushed, for a table without __pairs. */
+static int push_pairs_copy(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__pairs") == LUA_TNIL) return 0;
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 3);            /* the iterator, its state and its first control value */
+  int iter = lua_gettop(L) - 2;
+  lua_newtable(L);              /* the copy, at iter + 3 */
+  for (;;) {
+    lua_pushvalue(L, iter);
+    lua_pushvalue(L, iter + 1);
+    lua_pushvalue(L, iter + 2);
+    lua_call(L, 2, 2);          /* key, value */
+    if (lua_isnil(L, -2)) {
+      lua_pop(L, 2);
+      break;
+    }
+    lua_pushvalue(L, -2);
+    lua_replace(L, iter + 2);   /* the next call's control value: this key */
+    lua_rawset(L, iter + 3);
+  }
+  lua_replace(L, iter);
+  lua_pop(L, 2);
+  return 1;
+}
+
 /* A table is an array when its keys are exactly 1..n (n > 0) or json.array marks it, else an
  * object (the empty table too), whose keys must all be strings. A small object's keys are
  * listed by the same pass that tells it from an array. */
@@ -681,6 +708,11 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int depth) {
     lua_pop(L, 1);
     if (marked) {
       encode_array(L, b, idx, (lua_Integer)lua_rawlen(L, idx), depth);
+      return;
+    }
+    if (push_pairs_copy(L, idx)) {
+      encode_table(L, b, lua_gettop(L), depth);   /* the copy has no metatable */
+      lua_pop(L, 1);
       return;
     }
   }

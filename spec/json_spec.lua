@@ -47,6 +47,15 @@ describe("taskrun.json", function()
     ]]))
   end)
 
+  it("writes a table with __pairs as pairs reads it, nested too", function()
+    assert.are.equal('{"inner":{"a":1,"b":[2]},"own":true}\n', lua([[
+      local view = setmetatable({ hidden = "never written" }, { __pairs = function()
+        return next, { a = 1, b = { 2 } }, nil
+      end })
+      print(json.encode({ own = true, inner = view }))
+    ]]))
+  end)
+
   it("refuses a cycle instead of overflowing the stack", function()
     assert.are.equal("usage\n", lua([[
       local t = {} t.self = t

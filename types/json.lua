@@ -11,7 +11,7 @@ taskrun.json = {}
 ---@return any value
 function taskrun.json.decode(s) end
 
----Compact JSON text; objects with their keys sorted.
+---Compact JSON text; objects with their keys sorted; a table with __pairs as pairs reads it.
 ---@param v any
 ---@return string text
 function taskrun.json.encode(v) end

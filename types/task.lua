@@ -13,7 +13,7 @@
 ---@field ok boolean Succeeded?
 ---@field progress? number 0..100 (Astra's percentDone).
 ---@field message? string The vendor's error or detail text.
----@field raw table The decoded vendor object.
+---@field raw table The decoded vendor object (decoded when first read, from a body of 4 KiB or less).
 ---@field install_url? string Keycard: the 303's Location.
 ---@field install_id? string Keycard: the install the 303 points at.
 ---@field verified? boolean Redpanda: a finished task's success checked against the topic list.

@@ -122,11 +122,53 @@ provider.shape = shape
 -- ---- the Task ----------------------------------------------------------------------------
 
 local Task = {}
-Task.__index = Task
 provider.Task = Task
 
 local refreshers = setmetatable({}, { __mode = "k" })
 local statuses = setmetatable({}, { __mode = "k" })   -- task -> HTTP status it came with
+
+-- A Task read from a small body keeps that body's text, not its decoded vendor object, until
+-- `raw` is first read: one string, where the object is a tree of tables and strings that the
+-- collector marks on every cycle for as long as the Task lives, and a wait holds its last Task
+-- between polls. task -> the text, when raw is the whole body, or { text, key, index } for its
+-- [key] or its [key][index] (see `locate`); reading raw decodes it, once, and keeps it.
+local sources = setmetatable({}, { __mode = "k" })
+
+-- Longer bodies are not kept as text: a Task from one is a small part of a long list.
+local RAW_TEXT_MAX = 4096
+
+local function raw_of(task)
+  local source = sources[task]
+  if not source then return nil end
+  sources[task] = nil
+  local raw
+  if type(source) == "string" then
+    raw = json.decode(source)
+  else
+    raw = json.decode(source[1])[source[2]]
+    if source[3] then raw = raw[source[3]] end
+  end
+  rawset(task, "raw", raw)
+  return raw
+end
+
+function Task.__index(task, key)
+  if key == "raw" then return raw_of(task) end
+  return Task[key]
+end
+
+-- A raw set before it was read replaces the kept text.
+function Task.__newindex(task, key, value)
+  if key == "raw" then sources[task] = nil end
+  rawset(task, key, value)
+end
+
+-- pairs(task), and so json.encode(task), lists raw whether it was read or not; next and rawget
+-- see it once read.
+function Task.__pairs(task)
+  if sources[task] then raw_of(task) end
+  return next, task, nil
+end
 
 -- The HTTP status of the response a Task was read from (for the wait's response counts).
 function provider.status_of(task)
@@ -439,6 +481,14 @@ function Client:body(res, level, what)
     error(body, level)
   end
   if what and not is_object(body) then self:unexpected(res, body, what, nil, level) end
+  -- The last small body this client decoded, with its text, for the Task made from it (see
+  -- `sources`). Another request of the client, in another task, may replace it first: a
+  -- Task is looked for in it by identity, and keeps its object when not found.
+  if type(body) == "table" and #res.body <= RAW_TEXT_MAX then
+    self.doc, self.doc_text = body, res.body
+  else
+    self.doc, self.doc_text = nil, nil
+  end
   return body
 end
 
@@ -455,10 +505,34 @@ function Client:list(res, value, what, where, level)
   return value
 end
 
+-- Where `obj` is in `doc`, the body Client:body decoded last: true for doc itself, else the key
+-- with doc[key] == obj, or that key and 1 for doc[key][1] == obj (BlueXP's list of one job);
+-- nil when it is not there. Looks at 8 of doc's keys at most: an envelope has few.
+local function locate(doc, obj)
+  if type(obj) ~= "table" then return nil end
+  if obj == doc then return true end
+  local n = 0
+  for key, v in next, doc do
+    if v == obj then return key end
+    if type(v) == "table" and rawget(v, 1) == obj then return key, 1 end
+    n = n + 1
+    if n == 8 then return nil end
+  end
+  return nil
+end
+
 local function adopt(c, task, refresh)
   setmetatable(task, Task)
   refreshers[task] = refresh
   statuses[task] = c.last_status
+  local doc = c.doc
+  if doc then
+    local key, index = locate(doc, rawget(task, "raw"))
+    if key ~= nil then
+      rawset(task, "raw", nil)
+      sources[task] = key == true and c.doc_text or { c.doc_text, key, index }
+    end
+  end
   if task.status == "unknown" then warn_unknown(task) end
   return task
 end
