@@ -713,10 +713,12 @@ static void push_trimmed(lua_State *L, const char *s) {
 /* [-0, +1, m] { name = value } of the last response (after redirects and 1xx), read by
  * libcurl's header API, which takes lines ending in CRLF or in LF alone. Names lower-cased;
  * repeats joined by ", ", collected in lists first so joining stays linear. The table of
- * repeats is made only when a name does repeat: most responses have none. */
-static void push_headers(lua_State *L, CURL *easy) {
+ * repeats is made only when a name does repeat: most responses have none. `lines`: the
+ * response's header lines, its status line and the blank line that ends them included (on_header
+ * counts them): the table is made at the size they need, not grown. */
+static void push_headers(lua_State *L, CURL *easy, size_t lines) {
   TR_STACK_BEGIN(L);
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, lines > 2 && lines < MAX_HEADER_LINES ? (int)(lines - 2) : 0);
   int out = lua_gettop(L);
   lua_pushnil(L);
   int repeats = out + 1;   /* name -> { value, value, ... } for names sent more than once */
@@ -857,7 +859,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "status");
-  push_headers(L, r->easy);
+  push_headers(L, r->easy, r->head_lines);
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.n);
   lua_setfield(L, -2, "body");
