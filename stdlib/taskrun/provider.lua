@@ -538,7 +538,9 @@ local function adopt(c, task, refresh)
 end
 
 -- A Task from a vendor object; `refresh` gives a fresh one. The modules check the object
--- against its request first; this is the last line, for a caller that did not.
+-- against its request first; this is the last line, for a caller that did not. The object must
+-- be as Client:body decoded it: from a small body, the Task keeps the body's text and decodes
+-- raw from it again (`sources`), so a change made to the object here would be lost.
 function Client:make_task(obj, refresh)
   if not is_object(obj) then
     fail("decode", string.format("%s: %s where a task object was expected", self.name,
