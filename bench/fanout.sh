@@ -23,11 +23,11 @@ done
 
 # The median of each numeric column of the rows labelled $1 (conns/open: each half alone).
 median_row() {
-  grep -h "^$1 " "$tmp"/[0-9]* | awk -v label=median -v rounds="$ROUNDS" '
+  grep -h "^$1 " "$tmp"/[0-9]* | awk -v label=median '
     { for (i = 2; i <= NF; i++) {
-        if ($i ~ /\//) { split($i, p, "/"); a[i, NR] = p[1]; b[i, NR] = p[2]; slash[i] = 1 }
+        if ($i ~ /\//) { split($i, p, "/"); a[i, NR] = p[1]; b[i, NR] = p[2] }
         else a[i, NR] = $i
-      } nf = NF }
+      } }
     function med(arr, i,    k, v, n, j, t) {
       n = 0
       for (k = 1; k <= NR; k++) v[++n] = arr[i, k]
