@@ -149,6 +149,7 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
   http_req *r = ud;
   int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   if (fd < 0) r->socket_errno = errno;
+  else tr_loop_socket_opened(fd);
   return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 

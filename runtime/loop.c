@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -27,6 +28,22 @@
 #define TR_MAX_SHARDS 64
 /* The upper half of a watched descriptor's epoll cookie: no shard has this index. */
 #define TR_WATCH_TAG 0xFFFFFFFEu
+
+/* What the loop knows of one descriptor. A connection's socket stays in the epoll set between
+ * its transfers ("parked"), so that a request on a kept connection costs no epoll_ctl: two
+ * system calls of the ~6 a request makes, ~1.5 us each on a VM. That is safe only while the
+ * descriptor is the socket it was: parking is kept to sockets the loop saw opened (through
+ * tr_loop_socket_opened) that libcurl watched for reading alone, which libcurl 7.88 does only
+ * once the socket is its connection's own, and such a socket is closed only through
+ * tr_loop_close_socket, which forgets it. A socket libcurl closes by itself (a connect
+ * attempt that lost, the resolver's socketpair) is never parked: its DEL happens as before. */
+typedef struct {
+  tr_watch *watch;       /* a watch of ours on it, or NULL */
+  uint8_t curl_events;   /* EPOLLIN/EPOLLOUT it is registered with for libcurl; 0: not */
+  uint8_t shard;         /* the shard in that registration's cookie */
+  uint8_t opened;        /* opened for a connection (tr_loop_socket_opened), not closed since */
+  uint8_t parked;        /* registered, but libcurl no longer watches it */
+} tr_fd;
 
 typedef struct {
   CURLM *multi;
@@ -43,37 +60,85 @@ static struct {
   int nshards;
   tr_shard shards[TR_MAX_SHARDS];
   tr_heap timers;
-  tr_watch **watched;   /* indexed by descriptor */
-  int nwatched;         /* the size of that array */
+  tr_fd *fds;           /* indexed by descriptor */
+  int nfds;             /* the size of that array */
   int watches;          /* watches in force */
   long host_connections, max_connections;   /* 0: libcurl's defaults */
 } lp = { -1, -1, -1, 0, 0, 0, { { 0 } }, { 0 }, NULL, 0, 0, 0, 0 };
+
+/* The descriptor's entry, the array grown to hold it; NULL when out of memory. */
+static tr_fd *fd_entry(int fd) {
+  if (fd < 0) return NULL;
+  if (fd >= lp.nfds) {
+    int n = lp.nfds ? lp.nfds : 64;
+    while (n <= fd) n *= 2;
+    tr_fd *v = realloc(lp.fds, (size_t)n * sizeof *v);
+    if (!v) return NULL;
+    memset(v + lp.nfds, 0, (size_t)(n - lp.nfds) * sizeof *v);
+    lp.fds = v;
+    lp.nfds = n;
+  }
+  return &lp.fds[fd];
+}
 
 /* The epoll cookie of a socket: its shard above, the descriptor below. */
 static uint64_t cookie(const tr_shard *sh, curl_socket_t s) {
   return ((uint64_t)sh->index << 32) | (uint32_t)s;
 }
 
-static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
-  tr_shard *sh = userp;
-  struct epoll_event ev = { 0 };
-  ev.data.u64 = cookie(sh, s);
-  if (what == CURL_POLL_REMOVE) {
-    /* libcurl may already have closed it; EBADF is fine. */
-    epoll_ctl(lp.epfd, EPOLL_CTL_DEL, s, NULL);
-    curl_multi_assign(sh->multi, s, NULL);
-    return 0;
-  }
-  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-  if (socketp == NULL) {
-    /* A reused descriptor number can still be in the set: fall back to MOD. */
+/* Puts s in the epoll set for `events` under cookie c: ADD when it was not registered, MOD when
+ * it was, each falling back on the other, for the guess is wrong when a descriptor number came
+ * back as another socket behind our back. */
+static void register_socket(curl_socket_t s, int was_registered, uint32_t events, uint64_t c) {
+  struct epoll_event ev = { .events = events, .data.u64 = c };
+  if (!was_registered) {
     if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
       epoll_ctl(lp.epfd, EPOLL_CTL_MOD, s, &ev);
-    curl_multi_assign(sh->multi, s, (void *)1);
   } else if (epoll_ctl(lp.epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
     epoll_ctl(lp.epfd, EPOLL_CTL_ADD, s, &ev);
   }
+}
+
+static void unregister_socket(curl_socket_t s, tr_fd *f) {
+  /* libcurl may already have closed it; EBADF is fine. */
+  epoll_ctl(lp.epfd, EPOLL_CTL_DEL, s, NULL);
+  if (f) f->curl_events = f->parked = f->opened = 0;
+}
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
+  tr_shard *sh = userp;
+  tr_fd *f = fd_entry(s);   /* NULL (out of memory): no parking, ADD and DEL as they come */
+  if (what == CURL_POLL_REMOVE) {
+    if (f && f->opened && f->curl_events == EPOLLIN) f->parked = 1;
+    else unregister_socket(s, f);
+    return 0;
+  }
+  uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+  if (!f) {
+    register_socket(s, 0, events, cookie(sh, s));
+    return 0;
+  }
+  f->parked = 0;
+  if (f->curl_events == events && f->shard == sh->index) return 0;
+  register_socket(s, f->curl_events != 0, events, cookie(sh, s));
+  f->curl_events = (uint8_t)events;
+  f->shard = (uint8_t)sh->index;
   return 0;
+}
+
+void tr_loop_socket_opened(int fd) {
+  tr_fd *f = fd_entry(fd);
+  /* A new socket: whatever the number held before is gone from the epoll set with it. */
+  if (f) *f = (tr_fd){ .watch = f->watch, .opened = 1 };
+}
+
+int tr_loop_close_socket(void *unused, curl_socket_t fd) {
+  tr_fd *f = fd >= 0 && fd < lp.nfds ? &lp.fds[fd] : NULL;
+  /* Closing drops it from the epoll set, for no other descriptor refers to the socket: it is
+   * close-on-exec, and a child spawned while sockets exist (runtime/child.c) is made by
+   * posix_spawn, whose caller waits for the exec. */
+  if (f) f->curl_events = f->parked = f->opened = 0;
+  return close(fd);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
@@ -157,6 +222,7 @@ int tr_loop_start_transfer(CURL *easy, tr_transfer *x) {
   tr_shard *sh = pick_shard();
   x->shard = sh;
   curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, tr_loop_close_socket);
   CURLMcode rc = curl_multi_add_handle(sh->multi, easy);
   if (rc != CURLM_OK) {
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
@@ -195,19 +261,12 @@ void tr_watch_init(tr_watch *w, void (*fire)(tr_watch *w)) {
 }
 
 int tr_loop_watch(tr_watch *w, int fd, uint32_t events) {
-  if (fd >= lp.nwatched) {
-    int n = lp.nwatched ? lp.nwatched : 64;
-    while (n <= fd) n *= 2;
-    tr_watch **v = realloc(lp.watched, (size_t)n * sizeof *v);
-    if (!v) return -1;
-    for (int i = lp.nwatched; i < n; i++) v[i] = NULL;
-    lp.watched = v;
-    lp.nwatched = n;
-  }
+  tr_fd *f = fd_entry(fd);
+  if (!f) return -1;
   struct epoll_event ev = { .events = events };
   ev.data.u64 = ((uint64_t)TR_WATCH_TAG << 32) | (uint32_t)fd;
   if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
-  lp.watched[fd] = w;
+  f->watch = w;
   w->fd = fd;
   lp.watches++;
   return 0;
@@ -216,17 +275,27 @@ int tr_loop_watch(tr_watch *w, int fd, uint32_t events) {
 void tr_loop_unwatch(tr_watch *w) {
   if (w->fd < 0) return;
   epoll_ctl(lp.epfd, EPOLL_CTL_DEL, w->fd, NULL);
-  lp.watched[w->fd] = NULL;
+  lp.fds[w->fd].watch = NULL;
   w->fd = -1;
   lp.watches--;
 }
 
 /* A watched descriptor is ready: end its watch, then tell its owner. */
 static void dispatch_watch(int fd) {
-  tr_watch *w = fd < lp.nwatched ? lp.watched[fd] : NULL;
+  tr_watch *w = fd < lp.nfds ? lp.fds[fd].watch : NULL;
   if (!w) return;
   tr_loop_unwatch(w);
   w->fire(w);
+}
+
+/* An event on a parked socket: the server closed the kept connection, or data came that no
+ * transfer asked for. Not libcurl's business until it reuses the connection, when its own
+ * check finds it dead; level-triggered epoll would repeat it, so it leaves the set. */
+static int parked_event(curl_socket_t s) {
+  tr_fd *f = s < lp.nfds ? &lp.fds[s] : NULL;
+  if (!f || !f->parked) return 0;
+  unregister_socket(s, f);
+  return 1;
 }
 
 int tr_loop_idle(void) {
@@ -292,12 +361,14 @@ void tr_loop_run_once(double max_wait) {
       dispatch_watch((int)(uint32_t)c);
       continue;
     }
+    curl_socket_t s = (curl_socket_t)(uint32_t)c;
+    if (parked_event(s)) continue;
     int flags = 0;
     if (evs[i].events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
     if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
     if (evs[i].events & EPOLLERR) flags |= CURL_CSELECT_ERR;
     tr_shard *sh = &lp.shards[c >> 32];
-    curl_multi_socket_action(sh->multi, (curl_socket_t)(uint32_t)c, flags, &running);
+    curl_multi_socket_action(sh->multi, s, flags, &running);
   }
   double now = tr_now();
   for (int i = 0; i < lp.nshards; i++) {
@@ -317,9 +388,9 @@ void tr_loop_close(void) {
   if (lp.curl_ready) curl_global_cleanup();
   lp.curl_ready = 0;
   tr_heap_free(&lp.timers);
-  free(lp.watched);
-  lp.watched = NULL;
-  lp.nwatched = lp.watches = 0;
+  free(lp.fds);
+  lp.fds = NULL;
+  lp.nfds = lp.watches = 0;
   if (lp.epfd >= 0) close(lp.epfd);
   if (lp.wake_r >= 0) close(lp.wake_r);
   if (lp.wake_w >= 0) close(lp.wake_w);

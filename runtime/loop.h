@@ -28,6 +28,14 @@ CURLM *tr_loop_multi(void);
  * per_host times `hosts` in all. Call it before or after the multi handle exists. */
 void tr_loop_set_host_connections(int per_host, int hosts);
 
+/* The sockets of a transfer's connections: its easy handle's CURLOPT_OPENSOCKETFUNCTION calls
+ * tr_loop_socket_opened with each socket it makes, so that a kept connection can stay in the
+ * epoll set between transfers (without it, a socket is added and removed per transfer, which
+ * is correct too). tr_loop_start_transfer makes tr_loop_close_socket the handle's
+ * CURLOPT_CLOSESOCKETFUNCTION. */
+void tr_loop_socket_opened(int fd);
+int tr_loop_close_socket(void *unused, curl_socket_t fd);
+
 /* Adds a configured easy handle to a multi handle with room. Returns a CURLMcode. */
 int tr_loop_start_transfer(CURL *easy, tr_transfer *x);
 /* Removes it; harmless after completion or once the loop is gone. */

@@ -199,6 +199,30 @@ describe("a misbehaving server", function()
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("succeeded\tinst-42\n", r.stdout)
   end)
+  -- A kept connection stays in taskrun's epoll set between requests (runtime/loop.c). This
+  -- stub closes each connection after its one answer, which HTTP/1.1 lets it do: the closed
+  -- socket, idle in the set, must be dropped from it, and the next request must go out on a
+  -- new connection. The stub serves its nth file on its nth connection, so each answer also
+  -- names the connection that carried it.
+  it("that closes each kept connection after one answer gets each request on a new one",
+    function()
+    local function keep_alive(body)
+      return response("200 OK", { "Content-Type: application/json",
+        "Content-Length: " .. #body }, body)
+    end
+    local r = run_against({ keep_alive('{"n":1}'), keep_alive('{"n":2}'), keep_alive('{"n":3}'),
+      keep_alive('{"n":4}') }, [[
+      for i = 1, 4 do
+        local ok, res = pcall(http.get, base .. "/" .. i)
+        print(ok and res.status, ok and res.body or res.message)
+        -- The second and the fourth go out after the loop has seen the idle socket close.
+        if i % 2 == 1 then taskrun.sleep(0.05) end
+      end
+    ]])
+    local out = printed(r, 4)
+    for i = 1, 4 do assert.are.equal('200\t{"n":' .. i .. '}', out[i]) end
+  end)
+
   -- libcurl before 8.1.0 wrote through a freed header when a reused handle's response began
   -- with a folded line (curl issue #11101); every request now has a handle of its own. The
   -- sanitizer build is the one that would see it.
