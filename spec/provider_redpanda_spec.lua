@@ -22,6 +22,38 @@ describe("taskrun.redpanda", function()
       .. "GET\t/v1/cloud-storage/mount-tasks/7\tBearer [redacted]\n", out)
   end)
 
+  -- The client reuses one header table per token (stdlib/taskrun/provider.lua headers_for):
+  -- the client's `headers` must still be read as they are at each request.
+  it("sends a client's headers as they are at each request: added, changed, taken out",
+    function()
+    local out = ok([[
+      sim.task({ provider = "redpanda", id = 9, steps = { "STATE_EXECUTING" } })
+      local own = { ["X-Team"] = "ops", Accept = "application/vnd.test+json" }
+      local c = redpanda.client({ url = os.getenv("REDPANDA_DATAPLANE_URL"),
+                                  token = os.getenv("REDPANDA_TOKEN"), headers = own })
+      local function show(i)
+        local h = sim.requests("/mount-tasks/9")[i].headers
+        print(h["x-team"], h["x-more"], h.accept, h.authorization)
+      end
+      c:mount_task(9)
+      show(1)
+      own["X-Team"], own["X-More"], own.Accept = "dev", "1", nil
+      c:mount_task(9)
+      show(2)
+      own["X-Team"], own["X-More"] = nil, nil
+      own.Authorization = "Bearer not-this"
+      c:mount_task(9)
+      show(3)
+      own.Authorization = nil
+      c:mount_task(9)
+      show(4)
+    ]])
+    assert.are.equal("ops\tnil\tapplication/vnd.test+json\tBearer [redacted]\n"
+      .. "dev\t1\tapplication/json\tBearer [redacted]\n"
+      .. "nil\tnil\tapplication/json\tBearer [redacted]\n"
+      .. "nil\tnil\tapplication/json\tBearer [redacted]\n", out)
+  end)
+
   it("reads the bare object shape the same way", function()
     local out = ok([[
       sim.task({ provider = "redpanda", id = 8, shape = "bare", steps = { "STATE_PREPARED" } })

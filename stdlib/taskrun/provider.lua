@@ -310,16 +310,29 @@ local NONE = setmetatable({}, { __newindex = function() error("provider: NONE is
 -- a kilobyte: no copy per request), the client's own headers copied in on each request and the
 -- provider's (decorate) set on it each time, since one may be fresh per request (Keycard's
 -- request id). Lent to the request, which reads it before it yields (bindings/http.c).
+-- The client's `headers` table is read on every request, as it is then: a header changed or
+-- taken out of it since the last request is changed or taken out here too (c.copied: the
+-- names copied last time).
 local function headers_for(c, token)
   local h = c.request_headers
   if not h or c.request_token ~= token then
     h = { Accept = "application/json", Authorization = "Bearer " .. token }
-    c.request_headers, c.request_token = h, token
+    c.request_headers, c.request_token, c.copied = h, token, nil
   end
-  if c.headers then
+  local own, copied = c.headers, c.copied
+  if copied then
+    for k in pairs(copied) do
+      if own == nil or own[k] == nil then
+        h[k] = k == "Accept" and "application/json" or nil
+        copied[k] = nil
+      end
+    end
+  end
+  if own then
     local bearer = h.Authorization
-    for k, v in pairs(c.headers) do h[k] = v end
-    h.Authorization = bearer
+    copied = copied or {}
+    for k, v in pairs(own) do h[k], copied[k] = v, true end
+    h.Authorization, copied.Authorization, c.copied = bearer, nil, copied
   end
   if c.decorate then c:decorate(h) end
   return h
