@@ -99,10 +99,15 @@ static void register_socket(curl_socket_t s, int was_registered, uint32_t events
   }
 }
 
+/* Nothing registered for libcurl, nothing parked, not a connection's socket. */
+static void forget_socket(tr_fd *f) {
+  if (f) f->curl_events = f->parked = f->opened = 0;
+}
+
 static void unregister_socket(curl_socket_t s, tr_fd *f) {
   /* libcurl may already have closed it; EBADF is fine. */
   epoll_ctl(lp.epfd, EPOLL_CTL_DEL, s, NULL);
-  if (f) f->curl_events = f->parked = f->opened = 0;
+  forget_socket(f);
 }
 
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
@@ -137,7 +142,7 @@ int tr_loop_close_socket(void *unused, curl_socket_t fd) {
   /* Closing drops it from the epoll set, for no other descriptor refers to the socket: it is
    * close-on-exec, and a child spawned while sockets exist (runtime/child.c) is made by
    * posix_spawn, whose caller waits for the exec. */
-  if (f) f->curl_events = f->parked = f->opened = 0;
+  forget_socket(f);
   return close(fd);
 }
 

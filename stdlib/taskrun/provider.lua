@@ -307,32 +307,21 @@ local contexts = setmetatable({}, { __mode = "k" })
 local NONE = setmetatable({}, { __newindex = function() error("provider: NONE is read-only", 2) end })
 
 -- The headers of a request made with `token`: one table per client and token (a real token is
--- a kilobyte: no copy per request), the client's own headers copied in on each request and the
--- provider's (decorate) set on it each time, since one may be fresh per request (Keycard's
--- request id). Lent to the request, which reads it before it yields (bindings/http.c).
--- The client's `headers` table is read on every request, as it is then: a header changed or
--- taken out of it since the last request is changed or taken out here too (c.copied: the
--- names copied last time).
+-- a kilobyte: its "Bearer " text is made once per token), the provider's own (decorate) set on
+-- it on each request, since one may be fresh per request (Keycard's request id). A client with
+-- `headers` of its own gets a new table per request instead, with those headers as they are
+-- then (one taken out since is not sent). Lent to the request, which reads it before it yields
+-- (bindings/http.c).
 local function headers_for(c, token)
+  if c.request_token ~= token then
+    c.request_token, c.bearer, c.request_headers = token, "Bearer " .. token, nil
+  end
   local h = c.request_headers
-  if not h or c.request_token ~= token then
-    h = { Accept = "application/json", Authorization = "Bearer " .. token }
-    c.request_headers, c.request_token, c.copied = h, token, nil
-  end
-  local own, copied = c.headers, c.copied
-  if copied then
-    for k in pairs(copied) do
-      if own == nil or own[k] == nil then
-        h[k] = k == "Accept" and "application/json" or nil
-        copied[k] = nil
-      end
-    end
-  end
-  if own then
-    local bearer = h.Authorization
-    copied = copied or {}
-    for k, v in pairs(own) do h[k], copied[k] = v, true end
-    h.Authorization, copied.Authorization, c.copied = bearer, nil, copied
+  if not h or c.headers then
+    h = { Accept = "application/json" }
+    for k, v in pairs(c.headers or NONE) do h[k] = v end
+    h.Authorization = c.bearer
+    c.request_headers = h
   end
   if c.decorate then c:decorate(h) end
   return h
