@@ -53,6 +53,11 @@ static int is_c1(const unsigned char *s, size_t n) {
   return n == 2 && s[0] == 0xc2 && s[1] <= 0x9f;
 }
 
+/* U+2028 and U+2029, which Go's encoder escapes (JavaScript reads them as line ends). */
+static int is_line_separator(const unsigned char *s, size_t n) {
+  return n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9);
+}
+
 static void put_hex(tr_buf *b, const char *fmt, unsigned v) {
   char e[8];
   snprintf(e, sizeof e, fmt, v);
@@ -62,17 +67,20 @@ static void put_hex(tr_buf *b, const char *fmt, unsigned v) {
 void tr_escape_json(tr_buf *b, const char *s, size_t len, tr_json_style style) {
   const unsigned char *u = (const unsigned char *)s;
   const char *hex = style == TR_JSON_UPPER ? "\\u%04X" : "\\u%04x";
+  int go = style == TR_JSON_GO;
   for (size_t i = 0; i < len;) {
     unsigned char c = u[i];
     const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" :
-                    c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' ? "\\b" :
-                    c == '\f' ? "\\f" : c == '/' && style == TR_JSON_CJSON ? "\\/" : NULL;
+                    c == '\t' ? "\\t" : c == '\r' ? "\\r" : c == '\b' && !go ? "\\b" :
+                    c == '\f' && !go ? "\\f" : c == '/' && style == TR_JSON_CJSON ? "\\/" : NULL;
     if (e) { tr_buf_puts(b, e); i++; continue; }
-    if (c < 0x20 || c == 0x7f) { put_hex(b, hex, c); i++; continue; }
+    int hexed = go ? c < 0x20 || c == '<' || c == '>' || c == '&' : c < 0x20 || c == 0x7f;
+    if (hexed) { put_hex(b, hex, c); i++; continue; }
     if (c < 0x80 || style == TR_JSON_CJSON) { tr_buf_put(b, u + i, 1); i++; continue; }
     size_t n = tr_utf8_char(u + i, len - i);
     if (n == 0) { tr_buf_puts(b, "\\ufffd"); i++; continue; }
-    if (is_c1(u + i, n)) put_hex(b, hex, u[i + 1]);
+    if (!go && is_c1(u + i, n)) put_hex(b, hex, u[i + 1]);
+    else if (go && is_line_separator(u + i, n)) put_hex(b, hex, 0x2000u | (u[i + 2] & 0x3fu));
     else tr_buf_put(b, u + i, n);
     i += n;
   }

@@ -25,8 +25,11 @@ size_t tr_utf8_char(const unsigned char *s, size_t len);
 typedef enum {
   TR_JSON_LOG,    /* taskrun's JSON logs: C0, DEL and C1 as \u00xx, invalid UTF-8 as \ufffd */
   TR_JSON_CJSON,  /* lua-cjson's json.encode: '/' as \/, C0 and DEL escaped, other bytes raw */
-  TR_JSON_UPPER   /* as TR_JSON_LOG with upper-case hex (\u001B): how other encoders, Java's
+  TR_JSON_UPPER,  /* as TR_JSON_LOG with upper-case hex (\u001B): how other encoders, Java's
                    * among them, write a vendor's echo of a secret */
+  TR_JSON_GO      /* as Go's encoding/json writes a vendor's echo: \b and \f as \u0008 and
+                   * \u000c, <, > and & as \u003c, \u003e and \u0026, U+2028 and U+2029
+                   * escaped, C1 raw, invalid UTF-8 as \ufffd */
 } tr_json_style;
 
 /* Appends s as the inside of a JSON string (no quotes). */

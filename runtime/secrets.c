@@ -61,7 +61,7 @@ void tr_secret_add(const char *s, size_t len) {
     if (S.raw[i].n == len && memcmp(S.raw[i].p, s, len) == 0) return;
   if (push(&S.raw, &S.nraw, &S.capraw, s, len) != 0) return;
   /* Every encoding an output may put the secret in; equal ones are kept once. */
-  tr_buf enc[10] = { { 0 } };
+  tr_buf enc[11] = { { 0 } };
   tr_buf_put(&enc[0], s, len);
   tr_escape_json(&enc[1], s, len, TR_JSON_LOG);
   tr_escape_json(&enc[2], s, len, TR_JSON_CJSON);
@@ -73,6 +73,7 @@ void tr_secret_add(const char *s, size_t len) {
   /* The JSON form of the text form: a log message quoted as a value of another line. */
   tr_escape_json(&enc[8], enc[3].p, enc[3].n, TR_JSON_LOG);
   tr_escape_json(&enc[9], s, len, TR_JSON_UPPER);
+  tr_escape_json(&enc[10], s, len, TR_JSON_GO);
   for (size_t k = 0; k < sizeof enc / sizeof enc[0]; k++) {
     int seen = enc[k].failed || enc[k].n == 0;
     for (size_t j = 0; j < k && !seen; j++)

@@ -399,6 +399,17 @@ describe("every output path", function()
     end)
   end
 
+  -- A vendor's API written in Go echoes a secret as encoding/json writes it: \u0008 for a
+  -- backspace, \u003c \u003e \u0026 for < > &.
+  it("redacts a secret echoed as Go's JSON encoder escapes it", function()
+    local r = H.run({ env = { ASTRA_TOKEN = "tok<SECRET>&\bx" }, script = [[
+      taskrun.secret(os.getenv("ASTRA_TOKEN"))
+      print([=[{"error":"bad token tok\u003cSECRET\u003e\u0026\u0008x"}]=])
+    ]] })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal('{"error":"bad token [REDACTED]"}\n', r.stdout)
+  end)
+
   it("redacts the password of a proxy URL from log lines, whatever the case of its name",
     function()
     local env = {}
